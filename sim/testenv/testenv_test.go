@@ -119,5 +119,5 @@ type fakeTB struct {
 	failed bool
 }
 
-func (f *fakeTB) Helper()            {}
+func (f *fakeTB) Helper()           {}
 func (f *fakeTB) Fatal(args ...any) { f.failed = true; panic("fatal") }
