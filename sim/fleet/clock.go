@@ -1,0 +1,81 @@
+package fleet
+
+import (
+	"context"
+	"time"
+)
+
+// Clock is the time source of the simulator; tests inject a virtual one.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits for d or until ctx ends, returning ctx.Err() then.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// Sleep waits for d or until ctx ends.
+func (SystemClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// DefaultMaxLag is how far a Pacer may fall behind its schedule before it
+// gives up catching up and starts a new schedule from now.
+const DefaultMaxLag = time.Second
+
+// Pacer yields ticks at a fixed rate on a Clock. Ticks are scheduled at
+// start + n/rate, so the long-run rate is exact whatever the sleep
+// granularity: a late tick is followed by ticks without sleeping until the
+// schedule is met again. When the lag exceeds MaxLag (the publisher was
+// blocked, e.g. by a broker outage), the schedule restarts from now and the
+// ticks given up are counted in Skipped rather than sent in one burst.
+type Pacer struct {
+	Rate   float64 // ticks per second, > 0
+	Clock  Clock
+	MaxLag time.Duration // zero: DefaultMaxLag
+
+	start   time.Time
+	n       int64
+	skipped uint64
+}
+
+// Skipped returns the number of ticks given up because of lag.
+func (p *Pacer) Skipped() uint64 { return p.skipped }
+
+// Wait blocks until the next tick is due and returns the clock's time then.
+func (p *Pacer) Wait(ctx context.Context) (time.Time, error) {
+	now := p.Clock.Now()
+	if p.start.IsZero() {
+		p.start = now
+	}
+	due := p.start.Add(time.Duration(float64(p.n) * float64(time.Second) / p.Rate))
+	if now.Before(due) {
+		if err := p.Clock.Sleep(ctx, due.Sub(now)); err != nil {
+			return time.Time{}, err
+		}
+		now = p.Clock.Now()
+	} else if lag := now.Sub(due); lag > p.maxLag() {
+		p.skipped += uint64(lag.Seconds() * p.Rate)
+		p.start, p.n = now, 0
+	}
+	p.n++
+	return now, ctx.Err()
+}
+
+func (p *Pacer) maxLag() time.Duration {
+	if p.MaxLag > 0 {
+		return p.MaxLag
+	}
+	return DefaultMaxLag
+}

@@ -1,0 +1,63 @@
+package fleet
+
+// Place is a real US city with its coordinates.
+type Place struct {
+	Name     string
+	Lat, Lon float64
+}
+
+// Places is the table from which every generator picks its fixed location.
+var Places = []Place{
+	{"New York, NY", 40.71427, -74.00597},
+	{"Los Angeles, CA", 34.05223, -118.24368},
+	{"Chicago, IL", 41.85003, -87.65005},
+	{"Houston, TX", 29.76328, -95.36327},
+	{"Phoenix, AZ", 33.44838, -112.07404},
+	{"Philadelphia, PA", 39.95233, -75.16379},
+	{"San Antonio, TX", 29.42412, -98.49363},
+	{"San Diego, CA", 32.71571, -117.16472},
+	{"Dallas, TX", 32.78306, -96.80667},
+	{"San Jose, CA", 37.33939, -121.89496},
+	{"Austin, TX", 30.26715, -97.74306},
+	{"Jacksonville, FL", 30.33218, -81.65565},
+	{"Fort Worth, TX", 32.72541, -97.32085},
+	{"Columbus, OH", 39.96118, -82.99879},
+	{"Charlotte, NC", 35.22709, -80.84313},
+	{"San Francisco, CA", 37.77493, -122.41942},
+	{"Indianapolis, IN", 39.76838, -86.15804},
+	{"Seattle, WA", 47.60621, -122.33207},
+	{"Denver, CO", 39.73915, -104.9847},
+	{"Washington, DC", 38.89511, -77.03637},
+	{"Boston, MA", 42.35843, -71.05977},
+	{"El Paso, TX", 31.75872, -106.48693},
+	{"Nashville, TN", 36.16589, -86.78444},
+	{"Detroit, MI", 42.33143, -83.04575},
+	{"Oklahoma City, OK", 35.46756, -97.51643},
+	{"Portland, OR", 45.52345, -122.67621},
+	{"Las Vegas, NV", 36.17497, -115.13722},
+	{"Memphis, TN", 35.14953, -90.04898},
+	{"Louisville, KY", 38.25424, -85.75941},
+	{"Baltimore, MD", 39.29038, -76.61219},
+	{"Milwaukee, WI", 43.0389, -87.90647},
+	{"Albuquerque, NM", 35.08449, -106.65114},
+	{"Tucson, AZ", 32.22174, -110.92648},
+	{"Fresno, CA", 36.74773, -119.77237},
+	{"Sacramento, CA", 38.58157, -121.4944},
+	{"Kansas City, MO", 39.09973, -94.57857},
+	{"Atlanta, GA", 33.749, -84.38798},
+	{"Omaha, NE", 41.25626, -95.94043},
+	{"Raleigh, NC", 35.7721, -78.63861},
+	{"Miami, FL", 25.77427, -80.19366},
+	{"Minneapolis, MN", 44.97997, -93.26384},
+	{"Tulsa, OK", 36.15398, -95.99277},
+	{"Cleveland, OH", 41.4995, -81.69541},
+	{"New Orleans, LA", 29.95465, -90.07507},
+	{"Tampa, FL", 27.94752, -82.45843},
+	{"Pittsburgh, PA", 40.44062, -79.99589},
+	{"Cincinnati, OH", 39.12711, -84.51439},
+	{"St. Louis, MO", 38.62727, -90.19789},
+	{"Salt Lake City, UT", 40.76078, -111.89105},
+	{"Anchorage, AK", 61.21806, -149.90028},
+	{"Honolulu, HI", 21.30694, -157.85833},
+	{"Boise, ID", 43.6135, -116.20345},
+}
