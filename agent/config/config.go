@@ -1,0 +1,172 @@
+// Package config is the edgespool configuration file: one YAML document
+// decoded strictly (an unknown key is an error naming the key and its line),
+// with ${ENV} expansion in string values for secrets, defaults that work for
+// a single gateway, and validation that names the field and the problem.
+//
+// The structs here are the file format only. The agent maps them to the plain
+// Options structs of the spool, downsample and uplink packages.
+package config
+
+import (
+	"os"
+	"time"
+)
+
+// Config is the whole file.
+type Config struct {
+	MQTT       MQTT       `yaml:"mqtt"`
+	Spool      Spool      `yaml:"spool"`
+	Kafka      Kafka      `yaml:"kafka"`
+	InfluxDB   InfluxDB   `yaml:"influxdb"`
+	Uplink     Uplink     `yaml:"uplink"`
+	Downsample Downsample `yaml:"downsample"`
+	HTTP       HTTP       `yaml:"http"`
+	Log        Log        `yaml:"log"`
+}
+
+// TLS is a client TLS setup, shared by MQTT, Kafka and InfluxDB.
+type TLS struct {
+	Enabled            bool   `yaml:"enabled"`
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// MQTT is the intake from the site's broker.
+type MQTT struct {
+	Broker         string        `yaml:"broker"`
+	ClientID       string        `yaml:"client_id"`
+	Username       string        `yaml:"username"`
+	Password       string        `yaml:"password"`
+	Topics         []string      `yaml:"topics"`
+	QoS            int           `yaml:"qos"`
+	PayloadFormat  string        `yaml:"payload_format"`
+	MaxInflight    int           `yaml:"max_inflight"`
+	MaxPayload     ByteSize      `yaml:"max_payload"`
+	MaxFuture      time.Duration `yaml:"max_future"`
+	KeepAlive      time.Duration `yaml:"keepalive"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	ReconnectMax   time.Duration `yaml:"reconnect_max"`
+	TLS            TLS           `yaml:"tls"`
+}
+
+// Spool is the durable on-disk store.
+type Spool struct {
+	Path             string        `yaml:"path"`
+	MaxBytes         ByteSize      `yaml:"max_bytes"`
+	MaxAge           time.Duration `yaml:"max_age"`
+	Overflow         string        `yaml:"overflow"`
+	CommitMaxRecords int           `yaml:"commit_max_records"`
+	CommitMaxDelay   time.Duration `yaml:"commit_max_delay"`
+	NoSync           bool          `yaml:"no_sync"`
+}
+
+// SASL is Kafka authentication.
+type SASL struct {
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	Password  string `yaml:"password"`
+}
+
+// Kafka is the Kafka uplink.
+type Kafka struct {
+	Enabled          bool     `yaml:"enabled"`
+	Brokers          []string `yaml:"brokers"`
+	RawTopic         string   `yaml:"raw_topic"`
+	DownsampledTopic string   `yaml:"downsampled_topic"`
+	Compression      string   `yaml:"compression"`
+	BatchMaxRecords  int      `yaml:"batch_max_records"`
+	BandwidthLimit   ByteSize `yaml:"bandwidth_limit"`
+	TLS              TLS      `yaml:"tls"`
+	SASL             SASL     `yaml:"sasl"`
+}
+
+// InfluxDB is the InfluxDB uplink (2.x API, or 1.8+ with db/rp buckets).
+type InfluxDB struct {
+	Enabled           bool     `yaml:"enabled"`
+	URL               string   `yaml:"url"`
+	Token             string   `yaml:"token"`
+	Org               string   `yaml:"org"`
+	RawBucket         string   `yaml:"raw_bucket"`
+	DownsampledBucket string   `yaml:"downsampled_bucket"`
+	BatchMaxPoints    int      `yaml:"batch_max_points"`
+	Gzip              bool     `yaml:"gzip"`
+	BandwidthLimit    ByteSize `yaml:"bandwidth_limit"`
+	TLS               TLS      `yaml:"tls"`
+}
+
+// Uplink holds settings shared by every forwarder.
+type Uplink struct {
+	BackoffMin   time.Duration `yaml:"backoff_min"`
+	BackoffMax   time.Duration `yaml:"backoff_max"`
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// AlarmRule is one alarm: label On when `field op threshold` holds, else Off.
+type AlarmRule struct {
+	Field     string  `yaml:"field"`
+	Op        string  `yaml:"op"`
+	Threshold float64 `yaml:"threshold"`
+	On        string  `yaml:"on"`
+	Off       string  `yaml:"off"`
+}
+
+// Downsample is the edge downsample and local alarms.
+type Downsample struct {
+	Enabled         bool          `yaml:"enabled"`
+	Window          time.Duration `yaml:"window"`
+	AllowedLateness time.Duration `yaml:"allowed_lateness"`
+	IdleClose       time.Duration `yaml:"idle_close"`
+	Region          string        `yaml:"region"`
+	AlarmTopic      string        `yaml:"alarm_topic"`
+	AlarmRetain     bool          `yaml:"alarm_retain"`
+	Alarm           AlarmRule     `yaml:"alarm"`
+}
+
+// HTTP is the operations endpoint.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// Log is the daemon's own logging.
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+	File   string `yaml:"file"`
+}
+
+// Default returns the configuration used for every key the file leaves out.
+func Default() Config {
+	return Config{
+		MQTT: MQTT{
+			Broker: "tcp://127.0.0.1:1883",
+			Topics: []string{"emergency_generator/+"}, QoS: 1, PayloadFormat: "auto",
+			MaxInflight: 1000, MaxPayload: 16 << 10, MaxFuture: 24 * time.Hour,
+			KeepAlive: 30 * time.Second, ConnectTimeout: 10 * time.Second, ReconnectMax: 30 * time.Second,
+		},
+		Spool: Spool{Path: "/var/lib/edgespool/spool.db", MaxBytes: 1 << 30,
+			Overflow: "drop_oldest", CommitMaxRecords: 4096},
+		Kafka: Kafka{Brokers: []string{"127.0.0.1:9092"}, RawTopic: "emergency_generators",
+			DownsampledTopic: "emergency_generators_downsampled", Compression: "lz4", BatchMaxRecords: 10000},
+		InfluxDB: InfluxDB{URL: "http://127.0.0.1:8086", RawBucket: "kafka",
+			DownsampledBucket: "kafka_downsampled", BatchMaxPoints: 5000, Gzip: true},
+		Uplink: Uplink{BackoffMin: 500 * time.Millisecond, BackoffMax: time.Minute, DrainTimeout: 10 * time.Second},
+		Downsample: Downsample{Enabled: true, Window: time.Minute, AllowedLateness: 5 * time.Second,
+			IdleClose: 2 * time.Minute, Region: "US", AlarmTopic: "emergency_generator/{generatorID}/alarm",
+			AlarmRetain: true, Alarm: AlarmRule{Field: "fuel", Op: "<", Threshold: 500, On: "refuel", Off: "no action"}},
+		HTTP: HTTP{Listen: "127.0.0.1:9273"},
+		Log:  Log{Level: "info", Format: "text"},
+	}
+}
+
+// DefaultClientID is stable across restarts of one gateway, as a persistent
+// MQTT session needs.
+func DefaultClientID() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "gateway"
+	}
+	return "edgespool-" + h
+}

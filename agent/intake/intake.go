@@ -1,0 +1,153 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/edgespool/edgespool/downsample"
+)
+
+// ErrStopped is returned by Start after Stop.
+var ErrStopped = errors.New("intake stopped")
+
+// item is one MQTT message on its way to the spool.
+type item struct {
+	msg    mqtt.Message
+	recs   []Record // raw readings, or one dead-letter record
+	seqs   []uint64 // seq per raw record (0 = none)
+	reason string   // rejection reason; "" when accepted
+	unk    bool     // carried ignored fields
+}
+
+// Intake moves MQTT messages into the spool. See the package doc.
+type Intake struct {
+	opts   Options
+	app    Appender
+	log    *slog.Logger
+	m      *metrics
+	client mqtt.Client
+
+	decMu sync.Mutex // the paho router may overlap briefly across reconnects
+	dec   Decoder
+	buf   Decoded
+
+	queue    chan item
+	stopping atomic.Bool
+	stopCh   chan struct{}
+	done     chan struct{}
+	cancel   context.CancelFunc
+	tr       *tracker
+	state    connState
+}
+
+// New prepares an Intake writing into app; nothing connects before Start.
+func New(app Appender, o Options) (*Intake, error) {
+	if o.Broker == "" {
+		return nil, errors.New("intake: no broker URL")
+	}
+	o = o.withDefaults()
+	in := &Intake{opts: o, app: app, log: o.Logger, m: newMetrics(o.Registerer), dec: o.Decoder,
+		queue: make(chan item, o.MaxInflight), stopCh: make(chan struct{}), done: make(chan struct{}),
+		tr: newTracker()}
+	in.client = mqtt.NewClient(in.clientOptions())
+	return in, nil
+}
+
+// Client is the MQTT client, for publishing (alarms) on the same session.
+func (in *Intake) Client() mqtt.Client { return in.client }
+
+// Seed marks (generator, seq) as already stored, so that a redelivery of it
+// is recognised as a duplicate. Call it before Start with the tail of the
+// raw stream.
+func (in *Intake) Seed(r downsample.Reading) {
+	if r.Seq != 0 {
+		in.tr.seed(r.GeneratorID, r.Seq)
+	}
+}
+
+// Start launches the commit loop and connects in the background, retrying
+// forever with capped backoff; it returns at once.
+func (in *Intake) Start(ctx context.Context) error {
+	if in.stopping.Load() {
+		return ErrStopped
+	}
+	ctx, in.cancel = context.WithCancel(ctx)
+	go in.commitLoop(ctx)
+	go in.connectLoop(ctx)
+	return nil
+}
+
+// Stop stops taking messages, commits and acknowledges what is queued,
+// then disconnects. Messages not acknowledged are redelivered by the broker
+// to the next session. ctx bounds the flush.
+func (in *Intake) Stop(ctx context.Context) error {
+	if in.stopping.Swap(true) {
+		return nil
+	}
+	close(in.stopCh)
+	var err error
+	if in.cancel != nil {
+		select {
+		case <-in.done:
+		case <-ctx.Done():
+			err = fmt.Errorf("intake flush: %w", ctx.Err())
+		}
+		in.cancel()
+	}
+	in.client.Disconnect(250)
+	in.m.connected.Set(0)
+	in.m.subscribed.Set(0)
+	in.log.Info("mqtt intake stopped")
+	return err
+}
+
+// handle runs on the paho router goroutine, in delivery order.
+func (in *Intake) handle(_ mqtt.Client, msg mqtt.Message) {
+	if in.stopping.Load() {
+		return // not acknowledged: the broker redelivers it to the next session
+	}
+	in.m.messages.Inc()
+	it := in.prepare(msg, in.opts.Now())
+	in.m.inflight.Inc()
+	select {
+	case in.queue <- it:
+	case <-in.stopCh:
+		in.m.inflight.Dec()
+	}
+}
+
+// prepare decodes and encodes one message into spool records.
+func (in *Intake) prepare(msg mqtt.Message, now time.Time) item {
+	it := item{msg: msg}
+	topic := msg.Topic()
+	if in.opts.Ignore != nil && in.opts.Ignore(topic) {
+		it.reason = "ignored"
+		return it
+	}
+	in.decMu.Lock()
+	defer in.decMu.Unlock()
+	in.buf.Readings, in.buf.UnknownFields = in.buf.Readings[:0], false
+	err := in.dec.Decode(&in.buf, topic, msg.Payload(), now.UnixNano())
+	var de *DecodeError
+	if errors.As(err, &de) {
+		it.reason = de.Reason
+		it.recs = []Record{deadRecord(topic, msg.Payload(), de, now)}
+		return it
+	}
+	it.unk = in.buf.UnknownFields
+	it.recs = make([]Record, len(in.buf.Readings))
+	it.seqs = make([]uint64, len(in.buf.Readings))
+	for i, r := range in.buf.Readings {
+		it.recs[i] = Record{Stream: downsample.StreamRaw, Key: r.GeneratorID, Time: r.Time,
+			Value: downsample.AppendReading(make([]byte, 0, 64+len(r.GeneratorID)), r)}
+		it.seqs[i] = r.Seq
+	}
+	return it
+}
