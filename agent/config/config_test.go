@@ -141,7 +141,9 @@ func TestValidationErrors(t *testing.T) {
 		{"influxdb.downsampled_bucket", func(c *Config) { c.InfluxDB.Enabled, c.InfluxDB.DownsampledBucket = true, "" }},
 		{"influxdb.batch_max_points", func(c *Config) { c.InfluxDB.Enabled, c.InfluxDB.BatchMaxPoints = true, 0 }},
 		{"influxdb.bandwidth_limit", func(c *Config) { c.InfluxDB.Enabled, c.InfluxDB.BandwidthLimit = true, -5 }},
-		{"influxdb.tls", func(c *Config) { c.InfluxDB.Enabled, c.InfluxDB.TLS = true, TLS{Enabled: true, KeyFile: "/etc/hostname"} }},
+		{"influxdb.tls", func(c *Config) {
+			c.InfluxDB.Enabled, c.InfluxDB.TLS = true, TLS{Enabled: true, KeyFile: "/etc/hostname"}
+		}},
 		{"uplink.backoff_min", func(c *Config) { c.Uplink.BackoffMin = 0 }},
 		{"uplink.backoff_max", func(c *Config) { c.Uplink.BackoffMax = time.Millisecond }},
 		{"uplink.drain_timeout", func(c *Config) { c.Uplink.DrainTimeout = time.Hour }},

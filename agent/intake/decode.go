@@ -260,4 +260,3 @@ func floatToInt(f float64) (int64, error) {
 	}
 	return int64(f), nil
 }
-

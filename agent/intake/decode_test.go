@@ -150,12 +150,12 @@ func TestDecodeLineProtocol(t *testing.T) {
 		t.Errorf("second line: %+v", b)
 	}
 	for p, reason := range map[string]string{
-		"genData lat=1,lon=2,temperature=1i,power=1i,load=1i,fuel=812.5":       ReasonNotInteger,
-		"genData lat=1,lon=2,temperature=1i,power=1i,load=1i,fuel=\"x\"":       ReasonWrongType,
-		"genData lat=1,lon=2,temperature=1i,power=1i,load=1i":                  ReasonMissingField,
-		"genData lat=1,lon=2,temperature=1i,power=1i,load=1i,fuel=1i 5":        ReasonBadTime,
-		"genData lat=1,lon=2,temperature=1i,power=1i,load=1i,fuel=1i,seq=-1i":  ReasonOutOfRange,
-		"genData lat=1,lon=2,temperature=1i,power=1i,load=1i,fuel=1i x":        ReasonParse,
+		"genData lat=1,lon=2,temperature=1i,power=1i,load=1i,fuel=812.5":                      ReasonNotInteger,
+		"genData lat=1,lon=2,temperature=1i,power=1i,load=1i,fuel=\"x\"":                      ReasonWrongType,
+		"genData lat=1,lon=2,temperature=1i,power=1i,load=1i":                                 ReasonMissingField,
+		"genData lat=1,lon=2,temperature=1i,power=1i,load=1i,fuel=1i 5":                       ReasonBadTime,
+		"genData lat=1,lon=2,temperature=1i,power=1i,load=1i,fuel=1i,seq=-1i":                 ReasonOutOfRange,
+		"genData lat=1,lon=2,temperature=1i,power=1i,load=1i,fuel=1i x":                       ReasonParse,
 		"genData,generatorID=a lat=1,lon=2,temperature=1i,power=1i,load=1i,fuel=1i\nbad line": ReasonParse,
 	} {
 		var d Decoded

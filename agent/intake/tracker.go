@@ -9,10 +9,10 @@ const seqWindow = 4096
 type verdict int
 
 const (
-	seqNew      verdict = iota // store it
-	seqDup                     // a redelivery of a stored reading: drop it
-	seqRestart                 // the publisher restarted its sequence: store it
-	seqLate                    // below the highest seen, not a known duplicate: store it
+	seqNew     verdict = iota // store it
+	seqDup                    // a redelivery of a stored reading: drop it
+	seqRestart                // the publisher restarted its sequence: store it
+	seqLate                   // below the highest seen, not a known duplicate: store it
 )
 
 // seqState is one generator's recent sequence numbers: the highest, and a
