@@ -1,0 +1,50 @@
+package verify
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Range is an inclusive range of sequence numbers.
+type Range struct {
+	From, To uint64
+}
+
+func (r Range) String() string {
+	if r.From == r.To {
+		return strconv.FormatUint(r.From, 10)
+	}
+	return strconv.FormatUint(r.From, 10) + "-" + strconv.FormatUint(r.To, 10)
+}
+
+// Len returns the number of seqs in r.
+func (r Range) Len() uint64 { return r.To - r.From + 1 }
+
+// missingRanges returns the seqs of 1..upTo absent from have, as ranges.
+func missingRanges(have map[uint64]int, upTo uint64) []Range {
+	var out []Range
+	for s := uint64(1); s <= upTo; s++ {
+		if have[s] > 0 {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].To == s-1 {
+			out[n-1].To = s
+		} else {
+			out = append(out, Range{s, s})
+		}
+	}
+	return out
+}
+
+// formatRanges prints at most max ranges.
+func formatRanges(rs []Range, max int) string {
+	parts := make([]string, 0, min(len(rs), max)+1)
+	for i, r := range rs {
+		if i == max {
+			parts = append(parts, "… "+strconv.Itoa(len(rs)-max)+" more")
+			break
+		}
+		parts = append(parts, r.String())
+	}
+	return strings.Join(parts, ", ")
+}
