@@ -1,0 +1,438 @@
+package uplink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/spool"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Log is what a forwarder needs from the spool (*spool.Spool satisfies it).
+type Log interface {
+	// Cursor returns the consumer's durable cursor on stream.
+	Cursor(consumer, stream string) (seq uint64, meta []byte, err error)
+	// ReadAfter returns records of stream with Seq > after, in order.
+	ReadAfter(stream string, after uint64, max int) (spool.Batch, error)
+	// Ack durably advances the consumer's cursor to seq.
+	Ack(consumer, stream string, seq uint64) error
+	// Notify is closed at the next commit that adds to stream.
+	Notify(stream string) <-chan struct{}
+	// Append appends records (dead letters).
+	Append(ctx context.Context, recs []spool.Record) error
+}
+
+// ForwarderOptions configure a Forwarder. Zero values mean the defaults.
+type ForwarderOptions struct {
+	Stream string // spool stream to forward (required)
+	// Consumer is the durable cursor name (default "<sink>/raw" or
+	// "<sink>/down" for downsample.StreamDownsampled, else "<sink>/<stream>").
+	Consumer string
+	// Link is shared by every forwarder of one sink (default: a link of
+	// its own, named after the sink).
+	Link *Link
+	// Priority makes the link's other forwarders wait while this one has a
+	// backlog (default: true for downsample.StreamDownsampled).
+	Priority *bool
+	// BatchRecords and BatchBytes bound one batch (records, spooled
+	// payload bytes). Defaults: the sink's BatchLimits, else 5000 and 8 MiB.
+	BatchRecords, BatchBytes int
+	// SendTimeout bounds one Send (default 60s); a send that times out is
+	// retried like a network error.
+	SendTimeout time.Duration
+	Backoff     BackoffOptions
+	// Head returns the last sequence number of a stream, for the lag in
+	// Status and metrics (optional: without it LagRecords stays 0).
+	Head func(stream string) uint64
+	// DeadLetterStream receives rejected records (default
+	// downsample.StreamDeadLetter).
+	DeadLetterStream string
+	Logger           *slog.Logger
+	Metrics          *Metrics
+	Clock            Clock
+}
+
+// ForwarderStatus is a snapshot of a forwarder for /status.
+type ForwarderStatus struct {
+	Sink     string `json:"sink"`
+	Stream   string `json:"stream"`
+	Consumer string `json:"consumer"`
+	Cursor   uint64 `json:"cursor"`
+	// LagRecords are spooled records not yet confirmed (needs Head);
+	// LagSeconds is the event-time age of the oldest of them.
+	LagRecords  uint64     `json:"lag_records"`
+	LagSeconds  float64    `json:"lag_seconds"`
+	Sent        uint64     `json:"sent"`
+	SentBytes   uint64     `json:"sent_bytes"`
+	DeadLetters uint64     `json:"dead_letters"`
+	Dropped     uint64     `json:"dropped"`
+	LastError   string     `json:"last_error,omitempty"`
+	LastErrorAt time.Time  `json:"last_error_at,omitzero"`
+	Link        LinkStatus `json:"link"`
+}
+
+// Forwarder moves one spool stream to one sink on its own durable cursor.
+type Forwarder struct {
+	log  Log
+	sink Sink
+	o    ForwarderOptions
+	link *Link
+	prio bool
+	clk  Clock
+	lg   *slog.Logger
+	bo   *backoff
+
+	sent, sentBytes, batches, deadLetters, dropped prometheus.Counter
+	lagRecords, lagSeconds                         prometheus.Gauge
+	sendSeconds                                    prometheus.Observer
+	errs                                           *prometheus.CounterVec
+
+	mu sync.Mutex
+	st ForwarderStatus
+}
+
+// NewForwarder returns a forwarder of o.Stream from log to sink.
+func NewForwarder(log Log, sink Sink, o ForwarderOptions) (*Forwarder, error) {
+	if log == nil || sink == nil || o.Stream == "" {
+		return nil, errors.New("uplink: forwarder needs a log, a sink and a stream")
+	}
+	o = forwarderDefaults(sink, o)
+	f := &Forwarder{log: log, sink: sink, o: o, link: o.Link, prio: *o.Priority,
+		clk: clockOrReal(o.Clock), bo: newBackoff(o.Backoff, o.Clock)}
+	f.lg = o.Logger.With("sink", sink.Name(), "stream", o.Stream)
+	m, l := o.Metrics, prometheus.Labels{"sink": sink.Name(), "stream": o.Stream}
+	f.sent, f.sentBytes, f.batches = m.sentRecords.With(l), m.sentBytes.With(l), m.batches.With(l)
+	f.deadLetters, f.dropped = m.deadLetters.With(l), m.dropped.With(l)
+	f.lagRecords, f.lagSeconds = m.lagRecords.With(l), m.lagSeconds.With(l)
+	f.sendSeconds = m.sendSeconds.With(l)
+	f.errs = m.errors.MustCurryWith(l)
+	f.st = ForwarderStatus{Sink: sink.Name(), Stream: o.Stream, Consumer: o.Consumer}
+	return f, nil
+}
+
+func forwarderDefaults(sink Sink, o ForwarderOptions) ForwarderOptions {
+	if o.Consumer == "" {
+		short := o.Stream
+		if short == downsample.StreamDownsampled {
+			short = "down"
+		}
+		o.Consumer = sink.Name() + "/" + short
+	}
+	if o.Priority == nil {
+		p := o.Stream == downsample.StreamDownsampled
+		o.Priority = &p
+	}
+	if lim, ok := sink.(Limiter); ok {
+		setDefault(&o.BatchRecords, lim.BatchLimits().Records)
+		setDefault(&o.BatchBytes, lim.BatchLimits().Bytes)
+	}
+	setDefault(&o.BatchRecords, 5000)
+	setDefault(&o.BatchBytes, 8<<20)
+	setDefault(&o.SendTimeout, 60*time.Second)
+	setDefault(&o.DeadLetterStream, downsample.StreamDeadLetter)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	if o.Link == nil {
+		o.Link = NewLink(sink.Name(), LinkOptions{Logger: o.Logger, Metrics: o.Metrics, Clock: o.Clock})
+	}
+	return o
+}
+
+// Consumer returns the forwarder's cursor name.
+func (f *Forwarder) Consumer() string { return f.o.Consumer }
+
+// Status returns a snapshot of the forwarder and its link.
+func (f *Forwarder) Status() ForwarderStatus {
+	f.mu.Lock()
+	st := f.st
+	f.mu.Unlock()
+	st.Link = f.link.Status()
+	return st
+}
+
+// Run forwards until ctx ends (then it returns nil) or the log fails for
+// good (spool closed). It never returns with a batch half-acknowledged:
+// the cursor only moves past records the sink confirmed or that went to
+// the dead-letter stream.
+func (f *Forwarder) Run(ctx context.Context) error {
+	if f.prio {
+		defer f.link.leavePriority(f)
+	}
+	after, _, err := f.log.Cursor(f.o.Consumer, f.o.Stream)
+	if err != nil {
+		return fmt.Errorf("uplink %s: cursor: %w", f.o.Consumer, err)
+	}
+	f.setCursor(after)
+	f.lg.Info("forwarder started", "consumer", f.o.Consumer, "cursor", after)
+	for {
+		next, err := f.step(ctx, after)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		after = next
+	}
+}
+
+// step forwards one batch after the cursor (or waits for one) and returns
+// the new cursor.
+func (f *Forwarder) step(ctx context.Context, after uint64) (uint64, error) {
+	if !f.prio {
+		if err := f.link.waitPriority(ctx); err != nil {
+			return after, nil
+		}
+	}
+	notify := f.log.Notify(f.o.Stream) // before reading: no commit slips between
+	b, err := f.read(ctx, after)
+	if err != nil || ctx.Err() != nil {
+		return after, err
+	}
+	f.noteSkipped(after, b)
+	if len(b.Records) == 0 {
+		f.caughtUp()
+		if b.Skipped > 0 {
+			return f.ack(after + b.Skipped), nil
+		}
+		select {
+		case <-notify:
+		case <-ctx.Done():
+		}
+		return after, nil
+	}
+	f.setBacklog(false)
+	if err := f.deliver(ctx, b.Records); err != nil {
+		return after, nil // ctx ended mid-batch: nothing acknowledged
+	}
+	return f.ack(b.Records[len(b.Records)-1].Seq), nil
+}
+
+// read reads the next batch, bounded by BatchBytes, retrying log errors
+// other than a closed spool.
+func (f *Forwarder) read(ctx context.Context, after uint64) (spool.Batch, error) {
+	for {
+		b, err := f.log.ReadAfter(f.o.Stream, after, f.o.BatchRecords)
+		if err == nil {
+			b.Records = cutBytes(b.Records, f.o.BatchBytes)
+			return b, nil
+		}
+		if errors.Is(err, spool.ErrClosed) {
+			return b, fmt.Errorf("uplink %s: read: %w", f.o.Consumer, err)
+		}
+		f.lg.Error("spool read failed", "consumer", f.o.Consumer, "err", err)
+		if err := f.bo.wait(ctx, 0); err != nil {
+			return b, nil
+		}
+	}
+}
+
+// cutBytes keeps the longest prefix of recs within maxBytes of payload
+// (at least one record).
+func cutBytes(recs []spool.Record, maxBytes int) []spool.Record {
+	n := 0
+	for i, r := range recs {
+		n += len(r.Value)
+		if i > 0 && n > maxBytes {
+			return recs[:i]
+		}
+	}
+	return recs
+}
+
+// noteSkipped counts and logs records the spool will never return.
+func (f *Forwarder) noteSkipped(after uint64, b spool.Batch) {
+	if b.Skipped == 0 {
+		return
+	}
+	f.dropped.Add(float64(b.Skipped))
+	f.mu.Lock()
+	f.st.Dropped += b.Skipped
+	f.mu.Unlock()
+	f.lg.Warn(fmt.Sprintf("%s: %d records dropped by the spool before they were sent", f.o.Consumer, b.Skipped),
+		"consumer", f.o.Consumer, "after", after, "dropped", b.Skipped)
+}
+
+// ack advances the durable cursor to seq. A failed ack is logged and the
+// forwarder goes on from seq: the next ack covers it, and a restart before
+// that only sends the batch again.
+func (f *Forwarder) ack(seq uint64) uint64 {
+	if err := f.log.Ack(f.o.Consumer, f.o.Stream, seq); err != nil {
+		f.lg.Error("cursor ack failed", "consumer", f.o.Consumer, "seq", seq, "err", err)
+	}
+	f.setCursor(seq)
+	return seq
+}
+
+func (f *Forwarder) setCursor(seq uint64) {
+	var lag uint64
+	if f.o.Head != nil {
+		if h := f.o.Head(f.o.Stream); h > seq {
+			lag = h - seq
+		}
+	}
+	f.lagRecords.Set(float64(lag))
+	f.mu.Lock()
+	f.st.Cursor, f.st.LagRecords = seq, lag
+	f.mu.Unlock()
+}
+
+func (f *Forwarder) caughtUp() {
+	if f.prio {
+		f.link.setPriority(f, prioState{})
+	}
+	f.setLagSeconds(0)
+}
+
+// setBacklog tells the link that this (priority) forwarder has a backlog,
+// and whether it is failing to send it.
+func (f *Forwarder) setBacklog(failing bool) {
+	if f.prio {
+		f.link.setPriority(f, prioState{backlog: true, failing: failing})
+	}
+}
+
+func (f *Forwarder) setLagSeconds(s float64) {
+	f.lagSeconds.Set(s)
+	f.mu.Lock()
+	f.st.LagSeconds = s
+	f.mu.Unlock()
+}
+
+// deliver sends recs until the sink confirmed every record or a rejected
+// record went to the dead-letter stream. It returns only ctx's error.
+func (f *Forwarder) deliver(ctx context.Context, recs []spool.Record) error {
+	msgs := make([]Message, len(recs))
+	for i, r := range recs {
+		msgs[i] = Message(r)
+	}
+	f.setLagSeconds(max(0, f.clk.Now().Sub(time.Unix(0, recs[0].Time)).Seconds()))
+	return f.sendAll(ctx, msgs)
+}
+
+// sendAll sends msgs in order, isolating rejected records: a rejection
+// that names its record dead-letters that record; otherwise the batch is
+// split in halves, each sent in turn, down to single records.
+func (f *Forwarder) sendAll(ctx context.Context, msgs []Message) error {
+	for len(msgs) > 0 {
+		err := f.sendRetrying(ctx, msgs)
+		if err == nil || ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if i, ok := IndexOf(err); ok && i < len(msgs) {
+			if err := f.sendAll(ctx, msgs[:i]); err != nil {
+				return err
+			}
+			f.deadLetter(ctx, msgs[i], err)
+			msgs = msgs[i+1:]
+			continue
+		}
+		if len(msgs) == 1 {
+			f.deadLetter(ctx, msgs[0], err)
+			return nil
+		}
+		h := len(msgs) / 2
+		if err := f.sendAll(ctx, msgs[:h]); err != nil {
+			return err
+		}
+		msgs = msgs[h:]
+	}
+	return nil
+}
+
+// sendRetrying sends msgs, retrying retryable and throttled errors with
+// backoff. It returns nil, a rejection (ClassPermanent, ClassTooLarge) or
+// ctx's error.
+func (f *Forwarder) sendRetrying(ctx context.Context, msgs []Message) error {
+	for {
+		err := f.send(ctx, msgs)
+		switch {
+		case err == nil:
+			f.bo.reset()
+			f.link.success()
+			f.confirm(msgs)
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case IsRejected(err):
+			f.bo.reset()
+			f.link.rejected(err)
+			return err
+		}
+		f.link.failure(err)
+		f.setBacklog(true)
+		f.setLagSeconds(max(0, f.clk.Now().Sub(time.Unix(0, msgs[0].Time)).Seconds()))
+		if err := f.bo.wait(ctx, RetryAfter(err)); err != nil {
+			return err
+		}
+		f.setBacklog(false)
+	}
+}
+
+// send makes one attempt, bounded by SendTimeout, and counts its outcome.
+func (f *Forwarder) send(ctx context.Context, msgs []Message) error {
+	sctx, cancel := context.WithTimeout(ctx, f.o.SendTimeout)
+	start := f.clk.Now()
+	err := f.sink.Send(sctx, msgs)
+	cancel()
+	f.sendSeconds.Observe(f.clk.Now().Sub(start).Seconds())
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = Retryable(fmt.Errorf("%s send timed out after %s: %w", f.sink.Name(), f.o.SendTimeout, err))
+	}
+	f.errs.WithLabelValues(ClassOf(err).String()).Inc()
+	f.mu.Lock()
+	f.st.LastError, f.st.LastErrorAt = err.Error(), f.clk.Now()
+	f.mu.Unlock()
+	return err
+}
+
+// confirm counts records the sink accepted.
+func (f *Forwarder) confirm(msgs []Message) {
+	n := 0
+	for _, m := range msgs {
+		n += len(m.Value)
+	}
+	f.sent.Add(float64(len(msgs)))
+	f.sentBytes.Add(float64(n))
+	f.batches.Inc()
+	f.mu.Lock()
+	f.st.Sent += uint64(len(msgs))
+	f.st.SentBytes += uint64(n)
+	f.mu.Unlock()
+}
+
+// deadLetter moves a rejected message to the dead-letter stream. If even
+// that fails (spool full or closed), the record is counted as dropped and
+// logged with its identity: never a silent loss.
+func (f *Forwarder) deadLetter(ctx context.Context, m Message, cause error) {
+	d := DeadLetter{Source: f.sink.Name(), Reason: cause.Error(), Class: ClassOf(cause).String(),
+		Stream: m.Stream, Seq: m.Seq, Key: m.Key, Time: m.Time, At: f.clk.Now().UTC(), Payload: m.Value}
+	rec := d.Record()
+	rec.Stream = f.o.DeadLetterStream
+	err := f.log.Append(context.WithoutCancel(ctx), []spool.Record{rec})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err != nil {
+		f.dropped.Inc()
+		f.st.Dropped++
+		f.lg.Error("rejected record lost: dead-letter append failed", "seq", m.Seq, "key", m.Key,
+			"reason", cause, "err", err)
+		return
+	}
+	f.deadLetters.Inc()
+	f.st.DeadLetters++
+	f.lg.Warn(fmt.Sprintf("%s rejected %s record %d (%s), moved to %s: %v", f.sink.Name(), m.Stream, m.Seq,
+		m.Key, f.o.DeadLetterStream, cause), "seq", m.Seq, "key", m.Key, "class", ClassOf(cause).String())
+}

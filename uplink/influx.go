@@ -1,0 +1,233 @@
+package uplink
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edgespool/edgespool/downsample"
+	ihttp "github.com/influxdata/influxdb-client-go/v2/api/http"
+	"github.com/influxdata/line-protocol/v2/lineprotocol"
+)
+
+// Default InfluxDB buckets (seed spec section 3 and 4).
+const (
+	DefaultRawBucket         = "kafka"
+	DefaultDownsampledBucket = "kafka_downsampled"
+)
+
+// InfluxOptions configure an InfluxDB sink. The zero value of every field
+// but URL means its default.
+//
+// InfluxDB 2.x and Cloud: Org, a bucket name per stream, Token = API
+// token. InfluxDB 1.8+: Org empty, bucket = "database/retention-policy" (or
+// just "database" for its default policy), Token = "user:password" (empty
+// when authentication is off). Both go through the /api/v2/write endpoint.
+type InfluxOptions struct {
+	URL   string // e.g. http://influx:8086 (required)
+	Org   string
+	Token string
+	// Buckets maps a spool stream to its bucket (default raw → kafka,
+	// downsampled → kafka_downsampled).
+	Buckets map[string]string
+	// BatchPoints and BatchBytes bound one write request (defaults 5000
+	// points, 4 MiB of line protocol before compression); a larger Send is
+	// written in several requests, in order.
+	BatchPoints, BatchBytes int
+	// NoGzip sends uncompressed bodies (default: gzip, fastest level).
+	NoGzip bool
+	// Timeout bounds one write request (default 30s).
+	Timeout time.Duration
+	// MaxBytesPerSecond caps the request body bytes (after compression)
+	// sent per second (0: no cap).
+	MaxBytesPerSecond int64
+	TLS               TLSOptions
+	Name              string // sink name in logs and metrics (default "influx")
+	Logger            *slog.Logger
+	Clock             Clock
+}
+
+// Influx is a Sink writing line protocol to InfluxDB (measurement genData,
+// tags generatorID and, downsampled, region; timestamps = event time).
+// A replayed point has the same series and timestamp, so it overwrites
+// itself: replays are harmless.
+type Influx struct {
+	o     InfluxOptions
+	svc   ihttp.Service
+	limit *rateLimiter
+	urls  map[string]string // stream -> write URL
+}
+
+// gzipWriters reuses compressors; request bodies themselves are never
+// reused, since the HTTP transport may still read one after Do returned.
+var gzipWriters = sync.Pool{New: func() any {
+	w, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+	return w
+}}
+
+// NewInflux returns an InfluxDB sink. It does not connect: the first Send
+// does.
+func NewInflux(o InfluxOptions) (*Influx, error) {
+	if o.URL == "" {
+		return nil, errors.New("influx: no URL")
+	}
+	if _, err := url.Parse(o.URL); err != nil {
+		return nil, fmt.Errorf("influx: %w", err)
+	}
+	o = influxDefaults(o)
+	tlsConf, err := o.TLS.Config()
+	if err != nil {
+		return nil, fmt.Errorf("influx: %w", err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsConf
+	tr.MaxIdleConnsPerHost = 4
+	client := &http.Client{Transport: tr, Timeout: o.Timeout}
+	auth := ""
+	if o.Token != "" {
+		auth = "Token " + o.Token
+	}
+	svc := ihttp.NewService(strings.TrimSuffix(o.URL, "/")+"/", auth, ihttp.DefaultOptions().SetHTTPClient(client))
+	in := &Influx{o: o, svc: svc, limit: newRateLimiter(o.MaxBytesPerSecond, o.Clock), urls: map[string]string{}}
+	for stream, bucket := range o.Buckets {
+		q := url.Values{"org": {o.Org}, "bucket": {bucket}, "precision": {"ns"}}
+		in.urls[stream] = svc.ServerAPIURL() + "write?" + q.Encode()
+	}
+	return in, nil
+}
+
+func influxDefaults(o InfluxOptions) InfluxOptions {
+	if o.Buckets == nil {
+		o.Buckets = map[string]string{
+			downsample.StreamRaw:         DefaultRawBucket,
+			downsample.StreamDownsampled: DefaultDownsampledBucket,
+		}
+	}
+	setDefault(&o.BatchPoints, 5000)
+	setDefault(&o.BatchBytes, 4<<20)
+	setDefault(&o.Timeout, 30*time.Second)
+	setDefault(&o.Name, "influx")
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Name returns the sink's name.
+func (in *Influx) Name() string { return in.o.Name }
+
+// BatchLimits returns the forwarders' batch bound: BatchPoints.
+func (in *Influx) BatchLimits() BatchLimits { return BatchLimits{Records: in.o.BatchPoints} }
+
+// Close releases idle connections.
+func (in *Influx) Close() error {
+	if c, ok := in.svc.(interface{ HTTPClient() *http.Client }); ok {
+		c.HTTPClient().CloseIdleConnections()
+	}
+	return nil
+}
+
+// Send writes msgs as points, in requests of at most BatchPoints points
+// and BatchBytes bytes, in order.
+func (in *Influx) Send(ctx context.Context, msgs []Message) error {
+	lines, ends, err := in.encode(msgs)
+	if err != nil {
+		return err
+	}
+	for start := 0; start < len(msgs); {
+		end := in.chunkEnd(msgs, ends, start)
+		if err := in.write(ctx, in.urls[msgs[start].Stream], lines[lineStart(ends, start):ends[end-1]]); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+// encode encodes msgs as line protocol, one line each, and returns the
+// lines and the end offset of each.
+func (in *Influx) encode(msgs []Message) ([]byte, []int, error) {
+	var enc lineprotocol.Encoder
+	enc.SetBuffer(make([]byte, 0, 160*len(msgs)))
+	enc.SetPrecision(lineprotocol.Nanosecond)
+	ends := make([]int, len(msgs))
+	for i, m := range msgs {
+		if _, ok := in.urls[m.Stream]; !ok {
+			return nil, nil, AtIndex(i, Permanent(fmt.Errorf("influx: no bucket for stream %q", m.Stream)))
+		}
+		it, err := decode(m)
+		if err == nil {
+			err = appendLine(&enc, it)
+		}
+		if err != nil {
+			return nil, nil, AtIndex(i, err)
+		}
+		ends[i] = len(enc.Bytes())
+	}
+	return enc.Bytes(), ends, nil
+}
+
+func lineStart(ends []int, i int) int {
+	if i == 0 {
+		return 0
+	}
+	return ends[i-1]
+}
+
+// chunkEnd returns the end of the request that starts at msgs[start]: one
+// stream, at most BatchPoints points and BatchBytes bytes (at least one).
+func (in *Influx) chunkEnd(msgs []Message, ends []int, start int) int {
+	from := lineStart(ends, start)
+	end := start + 1
+	for end < len(msgs) && end-start < in.o.BatchPoints &&
+		msgs[end].Stream == msgs[start].Stream && ends[end]-from <= in.o.BatchBytes {
+		end++
+	}
+	return end
+}
+
+// write posts one request body of line protocol.
+func (in *Influx) write(ctx context.Context, writeURL string, lines []byte) error {
+	body := lines
+	if !in.o.NoGzip {
+		var buf bytes.Buffer
+		buf.Grow(len(lines) / 4)
+		gz := gzipWriters.Get().(*gzip.Writer)
+		gz.Reset(&buf)
+		_, _ = gz.Write(lines) // bytes.Buffer writes do not fail
+		err := gz.Close()
+		gzipWriters.Put(gz)
+		if err != nil {
+			return fmt.Errorf("influx gzip: %w", err)
+		}
+		body = buf.Bytes()
+	}
+	if err := in.limit.wait(ctx, len(body)); err != nil {
+		return err
+	}
+	perr := in.svc.DoPostRequest(ctx, writeURL, bytes.NewReader(body), func(req *http.Request) {
+		req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+		if !in.o.NoGzip {
+			req.Header.Set("Content-Encoding", "gzip")
+		}
+	}, func(resp *http.Response) error {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.Body.Close()
+	})
+	if perr != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("influx write: %w", classifyInflux(perr, clockOrReal(in.o.Clock).Now()))
+	}
+	return nil
+}

@@ -1,0 +1,55 @@
+package uplink
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the uplink's Prometheus metrics, shared by every forwarder
+// and link. Create one with NewMetrics and pass it in the Options.
+type Metrics struct {
+	sentRecords *prometheus.CounterVec // sink, stream
+	sentBytes   *prometheus.CounterVec // sink, stream
+	batches     *prometheus.CounterVec // sink, stream
+	errors      *prometheus.CounterVec // sink, stream, class
+	deadLetters *prometheus.CounterVec // sink, stream
+	dropped     *prometheus.CounterVec // sink, stream
+	lagRecords  *prometheus.GaugeVec   // sink, stream
+	lagSeconds  *prometheus.GaugeVec   // sink, stream
+	sendSeconds *prometheus.HistogramVec
+	linkState   *prometheus.GaugeVec // sink
+}
+
+// NewMetrics creates the metrics and registers them with reg (nil: not
+// registered, for tests and benchmarks).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	ss := []string{"sink", "stream"}
+	m := &Metrics{
+		sentRecords: counter("sent_records_total", "Records the sink confirmed.", ss...),
+		sentBytes:   counter("sent_bytes_total", "Spooled payload bytes of the records the sink confirmed.", ss...),
+		batches:     counter("batches_total", "Batches the sink confirmed.", ss...),
+		errors:      counter("errors_total", "Failed sends by error class.", "sink", "stream", "class"),
+		deadLetters: counter("dead_letters_total", "Records the sink rejected permanently, moved to the dead-letter stream.", ss...),
+		dropped:     counter("dropped_total", "Records the spool dropped or skipped before this forwarder sent them.", ss...),
+		lagRecords:  gauge("lag_records", "Records spooled but not yet confirmed by the sink.", ss...),
+		lagSeconds:  gauge("lag_seconds", "Event-time age of the oldest record not yet confirmed, 0 when caught up.", ss...),
+		sendSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "edgespool_uplink_send_seconds",
+			Help:    "Duration of one Send to the sink, failed or not.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
+		}, ss),
+		linkState: gauge("link_state", "Link state per sink: 0 up, 1 retrying, 2 down.", "sink"),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.sentRecords, m.sentBytes, m.batches, m.errors,
+			m.deadLetters, m.dropped, m.lagRecords, m.lagSeconds, m.sendSeconds, m.linkState} {
+			reg.MustRegister(c)
+		}
+	}
+	return m
+}
+
+func counter(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgespool_uplink_" + name, Help: help}, labels)
+}
+
+func gauge(name, help string, labels ...string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "edgespool_uplink_" + name, Help: help}, labels)
+}
