@@ -1,0 +1,149 @@
+package spool
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Compaction gives disk space back: bbolt reuses freed pages but never
+// shrinks its file. The live data is copied with bbolt.Compact (which fills
+// pages completely) into "<path>.compact", synced, renamed over the spool
+// file, and the spool reopens it. It runs on the commit loop, so no write
+// is in flight; readers wait only for the switch of files.
+
+const (
+	autoCompactRatio = 4               // file at least 4x the logical bytes
+	autoCompactEvery = 5 * time.Minute // at most this often, except at the backstop
+	compactTxBytes   = 64 << 20
+)
+
+// Compact compacts the spool file now.
+func (s *Spool) Compact() error {
+	o := &op{kind: opCompact}
+	if err := s.submit(context.Background(), o); err != nil {
+		return fmt.Errorf("spool compact: %w", err)
+	}
+	return nil
+}
+
+// maybeAutoCompact compacts when the file is far larger than the data, and
+// manages the backstop cap when the file reached its size limit.
+func (s *Spool) maybeAutoCompact() {
+	size := s.fileSize()
+	logical := s.logicalBytes()
+	backstop := s.opts.fileBackstop()
+	atBackstop := size >= backstop
+	sparse := size >= s.autoCompactMinFile && logical*autoCompactRatio < size
+	due := time.Since(s.lastCompact) >= s.autoCompactEvery
+	if sparse && (due || atBackstop) {
+		trigger := "auto"
+		if atBackstop {
+			trigger = "backstop"
+		}
+		if err := s.compact(trigger); err != nil {
+			s.log.Error("spool auto compaction failed", "err", err)
+		}
+		size = s.fileSize()
+		atBackstop = size >= backstop
+	}
+	s.setBackstop(atBackstop, logical, size)
+}
+
+// setBackstop lowers the cap to the bytes held while the file is at its
+// size limit, so that freed pages are reused instead of growing the file.
+func (s *Spool) setBackstop(at bool, logical, size int64) {
+	was := s.backstopCap.Load() > 0
+	switch {
+	case at && !was:
+		s.backstopCap.Store(max(logical, 1))
+		s.log.Warn("spool file at its size backstop; cap lowered to the bytes held",
+			"file_bytes", size, "backstop", s.opts.fileBackstop(), "cap", logical)
+	case !at && was:
+		s.backstopCap.Store(0)
+		s.log.Info("recovered: spool file below its size backstop", "file_bytes", size)
+	}
+}
+
+func (s *Spool) fileSize() int64 {
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+func (s *Spool) logicalBytes() int64 {
+	s.stMu.Lock()
+	defer s.stMu.Unlock()
+	var n int64
+	for _, st := range s.streams {
+		n += st.Bytes
+	}
+	return n
+}
+
+// compact copies the live data into a new file and switches to it. Runs on
+// the commit loop only.
+func (s *Spool) compact(trigger string) error {
+	start := time.Now()
+	before := s.fileSize()
+	tmp := s.path + ".compact"
+	_ = os.Remove(tmp)
+	if err := s.copyLive(tmp); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("compact copy: %w", err)
+	}
+	if err := s.switchFile(tmp); err != nil {
+		return err
+	}
+	s.lastCompact = time.Now()
+	s.m.compactions.WithLabelValues(trigger).Inc()
+	s.log.Info("spool compacted", "trigger", trigger, "before_bytes", before,
+		"after_bytes", s.fileSize(), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// copyLive writes a compact copy of the database to path, synced.
+func (s *Spool) copyLive(path string) error {
+	dst, err := bolt.Open(path, 0o600, &bolt.Options{NoSync: true, NoFreelistSync: true,
+		FreelistType: bolt.FreelistMapType, Timeout: s.opts.LockTimeout})
+	if err != nil {
+		return err
+	}
+	s.dbMu.RLock()
+	err = guard(func() error { return bolt.Compact(dst, s.db, compactTxBytes) })
+	s.dbMu.RUnlock()
+	if err == nil && !s.opts.NoSync {
+		err = dst.Sync()
+	}
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// switchFile replaces the spool file with the compacted copy and reopens.
+func (s *Spool) switchFile(tmp string) error {
+	s.dbMu.Lock()
+	defer s.dbMu.Unlock()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("compact close: %w", err)
+	}
+	s.db = nil
+	renameErr := os.Rename(tmp, s.path)
+	syncDir(s.path)
+	db, _, err := openBolt(s.path, s.boltOptions(false))
+	if err != nil {
+		return fmt.Errorf("compact reopen (rename: %v): %w", renameErr, err)
+	}
+	s.db = db
+	if renameErr != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("compact rename: %w", renameErr)
+	}
+	return nil
+}

@@ -1,0 +1,149 @@
+/*
+Package spool implements a durable, bounded, multi-consumer log of sequenced
+records in one bbolt file.
+
+A spool holds named streams ("raw", "downsampled", "deadletter", ...). Every
+record of a stream gets a sequence number (Seq) that is strictly increasing
+within the stream, starting at 1, and never reused, not even after the
+records are deleted. Named consumers keep one durable cursor per stream: the
+Seq of the last record they have finished with. Records acknowledged by every
+consumer of their stream are deleted; byte and age caps drop the oldest
+records of the lowest-priority stream first and tell each affected consumer
+how many it lost.
+
+# Durability
+
+Append hands its records to a group-commit loop: whatever is queued when the
+previous bbolt transaction ends (bounded by Options.CommitMaxRecords, after an
+optional Options.CommitMaxDelay) goes into one read-write transaction, and
+every Append of that transaction returns after bbolt's commit, that is after
+its fdatasync of the data pages and of the meta page. Ack and Commit travel
+through the same loop, so a commit cycle may carry appends, cursor moves and
+the deletions they allow, all in one transaction. A crash at any instant
+leaves the file as of the last completed commit.
+
+# On-disk format
+
+The file is a bbolt database (go.etcd.io/bbolt, format version 2, page size
+of the OS). Integers are big-endian. CRC is CRC-32C (Castagnoli). The
+top-level buckets are:
+
+	"spool"    format marker
+	"streams"  per-stream state
+	"cursors"  per (consumer, stream) cursor
+	"records"  one nested bucket per stream, named by the stream
+
+"spool" bucket:
+
+	key "format"  value "edgespool-spool/1"
+
+A file without this bucket is initialised; a file with another format value
+is refused as corrupt (moved aside, see Corruption).
+
+"streams" bucket, one key per stream ever written, key = stream name
+(1..255 bytes, no NUL byte), value of 45 bytes:
+
+	off  len  field
+	0    1    version = 1
+	1    4    CRC-32C of bytes 5..44
+	5    8    LastSeq  last Seq ever assigned in the stream
+	13   8    Records  number of records held
+	21   8    Bytes    logical bytes held (see below)
+	29   8    Dropped  records dropped by caps since the stream began
+	37   8    Corrupt  records lost to corruption since the stream began
+
+"cursors" bucket, key = consumer name, one NUL byte, stream name; value:
+
+	off  len  field
+	0    1    version = 1
+	1    4    CRC-32C of bytes 5..end
+	5    8    Seq      last Seq the consumer is done with (0 = none)
+	13   8    Dropped  records this consumer lost to caps or corruption
+	21   ...  Meta     opaque consumer state (may be empty)
+
+"records"/<stream> bucket, key = Seq as 8 bytes big-endian, value:
+
+	off  len  field
+	0    1    version = 1
+	1    4    CRC-32C of the 8-byte key followed by bytes 5..end
+	5    8    Appended  Unix nanoseconds at which the spool accepted it
+	13   8    Time      event time, Unix nanoseconds (two's complement)
+	21   n    uvarint length of Key
+	21+n k    Key (device id)
+	...       Value (opaque payload, the rest of the bbolt value)
+
+The key takes part in the record CRC, so a value moved under another key is
+detected as well as a flipped bit. The logical size of a record is the length
+of its bbolt key plus value (8 + len(value)); the caps and Stats count logical
+bytes, the file adds bbolt's page and element overhead.
+
+# Invariants
+
+At the end of every transaction:
+
+ 1. Keys in a records bucket are exactly 8 bytes and increase strictly;
+    every key is <= the stream's LastSeq.
+ 2. A stream's Records and Bytes equal the count and the summed logical size
+    of its records bucket.
+ 3. A cursor's Seq is <= its stream's LastSeq: a cursor is never ahead of
+    the data.
+ 4. Records only leave a stream from its oldest end (acknowledged by all its
+    consumers, or dropped by a cap), except records found corrupt.
+ 5. LastSeq never decreases.
+
+Appended records, the cursor moves and the state updates of one commit are
+in the same bbolt transaction, so the invariants hold after any crash.
+
+Buckets of records only ever receive increasing keys, so they are written
+with FillPercent 1.0. The freelist is not synced (NoFreelistSync) and is kept
+as a hash map; bbolt rebuilds it at open by walking the tree, which the
+MAP_POPULATE mmap flag (Linux) keeps fast on a cold cache.
+
+# Reading and gaps
+
+Read and ReadAfter return records with consecutive Seqs only: a gap (records
+dropped by a cap, deleted by retention, or lost to corruption) is reported in
+Batch.Skipped before the first returned record and ends the batch when it
+follows a returned record. A consumer acknowledges the last returned Seq, or
+after+Skipped when a batch holds no record, so each gap is reported once.
+
+# Retention and caps
+
+After each commit cycle: records acknowledged by all consumers of their
+stream (Options.Consumers) are deleted; records older than Options.MaxAge
+(by the time they were appended) are dropped; and while logical bytes exceed
+the cap the oldest records of the lowest-priority stream are dropped.
+Streams of the highest priority (by default "downsampled") have a reserve
+(Options.ReserveBytes) that the other streams cannot use, and are dropped
+last. With Options.Overflow = RejectNew, Append and Commit instead fail with
+ErrFull and nothing is dropped for the cap. Every dropped record is counted
+per stream and per consumer whose unread records it was.
+
+bbolt v1.4 has no maximum file size, so the spool keeps its own backstop:
+when the file reaches the backstop it is compacted, and while it stays there
+the cap is lowered to the bytes currently held so that freed pages are reused
+instead of growing the file. On 32-bit platforms the backstop stays below the
+1 GiB mmap step, far from bbolt's 2 GiB mapping limit.
+
+# Compaction
+
+bbolt files never shrink. When the logical bytes fall far below the file
+size, and on Compact, the live data is copied with bbolt.Compact into
+"<path>.compact", synced, renamed over the spool file, and the spool is
+reopened; readers and writers wait during the switch.
+
+# Corruption
+
+A second process opening the same file gets ErrLocked after
+Options.LockTimeout. A file that bbolt cannot open, or whose structure fails
+the scan at open (bbolt panics and memory faults on damaged pages are
+recovered), is salvaged: every record, cursor and stream state that still
+reads back with a valid CRC is copied into a fresh file, the damaged file is
+renamed "<path>.corrupt-<unix seconds>", and the event is logged at error
+level and counted. A record whose CRC fails is skipped, deleted and counted
+(Stats, metrics, and Batch.Skipped for the consumers that had not read it).
+Open never fails for a damaged file; it fails only for errors of the
+environment (permissions, a missing directory that cannot be created, a lock
+held by another process).
+*/
+package spool

@@ -1,0 +1,269 @@
+package spool
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+)
+
+// Retention: acknowledged records are deleted, the age cap and the byte cap
+// drop the oldest records of the lowest-priority stream, and RejectNew turns
+// the byte cap into ErrFull. All of it runs inside the commit transaction,
+// so the byte accounting never drifts from the data.
+
+const (
+	dropCap = "cap"
+	dropAge = "age"
+)
+
+// enforce runs retention after the ops of a commit were applied.
+func (w *wtx) enforce(allStreams bool) error {
+	if err := w.trimAcked(allStreams); err != nil {
+		return err
+	}
+	if err := w.trimAge(); err != nil {
+		return err
+	}
+	return w.trimCaps()
+}
+
+// trimAcked deletes records acknowledged by all consumers of their stream.
+func (w *wtx) trimAcked(allStreams bool) error {
+	cons := w.s.opts.Consumers
+	if cons == nil {
+		return nil
+	}
+	names := make([]string, 0, len(w.acked))
+	for name := range w.acked {
+		names = append(names, name)
+	}
+	if allStreams {
+		names = w.streamNames()
+	}
+	for _, name := range names {
+		list := cons[name]
+		if len(list) == 0 || w.peekStream(name).Records == 0 {
+			continue
+		}
+		upTo := w.cursorSeq(cursorID{list[0], name})
+		for _, c := range list[1:] {
+			upTo = min(upTo, w.cursorSeq(cursorID{c, name}))
+		}
+		n, _, err := w.trimFront(name, func(seq uint64, _ []byte) bool { return seq <= upTo }, nil)
+		if err != nil {
+			return err
+		}
+		w.deleted[name] += n
+	}
+	return nil
+}
+
+// trimAge drops records appended before now-MaxAge.
+func (w *wtx) trimAge() error {
+	if w.s.opts.MaxAge <= 0 {
+		return nil
+	}
+	cutoff := w.now - int64(w.s.opts.MaxAge)
+	for _, name := range w.streamNames() {
+		if w.peekStream(name).Records == 0 {
+			continue
+		}
+		more := func(_ uint64, v []byte) bool { return recordAppended(v) < cutoff }
+		if err := w.drop(name, dropAge, more); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drop trims the front of a stream for a cap and counts the loss, per
+// stream and per consumer that had not read the records.
+func (w *wtx) drop(name, reason string, more func(uint64, []byte) bool) error {
+	type cons struct {
+		id  cursorID
+		seq uint64
+	}
+	var cs []cons
+	w.eachCursor(name, func(id cursorID, seq uint64) { cs = append(cs, cons{id, seq}) })
+	lost := make([]uint64, len(cs))
+	n, _, err := w.trimFront(name, more, func(seq uint64) {
+		for i := range cs {
+			if seq > cs[i].seq {
+				lost[i]++
+			}
+		}
+	})
+	if err != nil || n == 0 {
+		return err
+	}
+	w.stream(name).Dropped += n
+	w.dropped[dropKey{name, reason}] += n
+	for i, c := range cs {
+		if lost[i] == 0 {
+			continue
+		}
+		cur := w.cursor(c.id)
+		cur.Dropped += lost[i]
+		w.consDropped[c.id] += lost[i]
+		if err := w.putCursor(c.id, cur); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// usage returns the logical bytes of all streams and of the streams below
+// the top priority.
+func (w *wtx) usage() (total, low int64) {
+	top := w.s.opts.topPriority()
+	for _, name := range w.streamNames() {
+		b := w.peekStream(name).Bytes
+		total += b
+		if w.s.opts.priority(name) < top {
+			low += b
+		}
+	}
+	return total, low
+}
+
+// trimCaps drops the oldest records of the lowest-priority streams until
+// the low-priority budget and the whole cap hold (DropOldest only).
+func (w *wtx) trimCaps() error {
+	if w.s.opts.Overflow == RejectNew {
+		return nil
+	}
+	limit := w.s.capBytes()
+	total, low := w.usage()
+	if over := low - (limit - w.s.opts.ReserveBytes); over > 0 {
+		if err := w.dropLowest(over, true); err != nil {
+			return err
+		}
+		total, _ = w.usage()
+	}
+	if over := total - limit; over > 0 {
+		return w.dropLowest(over, false)
+	}
+	return nil
+}
+
+// dropLowest frees at least need bytes from the lowest-priority streams.
+func (w *wtx) dropLowest(need int64, lowOnly bool) error {
+	o := &w.s.opts
+	top := o.topPriority()
+	names := w.streamNames()
+	sort.Slice(names, func(i, j int) bool {
+		pi, pj := o.priority(names[i]), o.priority(names[j])
+		return pi < pj || pi == pj && names[i] < names[j]
+	})
+	for _, name := range names {
+		if need <= 0 {
+			break
+		}
+		if lowOnly && o.priority(name) >= top {
+			continue
+		}
+		freed := int64(0)
+		err := w.drop(name, dropCap, func(_ uint64, v []byte) bool {
+			if freed >= need {
+				return false
+			}
+			freed += logicalSize(len(v))
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		need -= freed
+	}
+	return nil
+}
+
+// admit enforces RejectNew: the records of one op are all admitted or the
+// op fails with ErrFull.
+func (w *wtx) admit(recs []Record) error {
+	o := &w.s.opts
+	if o.Overflow != RejectNew {
+		return nil
+	}
+	top := o.topPriority()
+	var add, addLow int64
+	for i := range recs {
+		n := logicalSize(recordLen(&recs[i]))
+		add += n
+		if o.priority(recs[i].Stream) < top {
+			addLow += n
+		}
+	}
+	total, low := w.usage()
+	limit := w.s.capBytes()
+	if total+add > limit || (addLow > 0 && low+addLow > limit-o.ReserveBytes) {
+		for i := range recs {
+			w.rejected[recs[i].Stream]++
+		}
+		return fmt.Errorf("%d records of %d bytes: %w", len(recs), add, ErrFull)
+	}
+	return nil
+}
+
+// capBytes is the effective byte cap: MaxBytes, lowered while the file sits
+// at its size backstop.
+func (s *Spool) capBytes() int64 {
+	if c := s.backstopCap.Load(); c > 0 {
+		return min(c, s.opts.MaxBytes)
+	}
+	return s.opts.MaxBytes
+}
+
+// retentionLog logs the spool's fill state once per change.
+type retentionLog struct {
+	mu        sync.Mutex
+	high      bool
+	dropping  bool
+	rejecting bool
+}
+
+const (
+	highWater = 0.80
+	lowWater  = 0.70
+)
+
+// observe is called after each commit with the usage and what the commit
+// dropped or rejected.
+func (r *retentionLog) observe(log *slog.Logger, total, limit int64, dropped map[dropKey]uint64, rejected map[string]uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	frac := float64(total) / float64(limit)
+	switch {
+	case !r.high && frac >= highWater:
+		r.high = true
+		log.Warn("spool over 80% of cap", "bytes", total, "cap", limit)
+	case r.high && frac < lowWater:
+		r.high = false
+		log.Info("spool back under 70% of cap", "bytes", total, "cap", limit)
+	}
+	r.logDrops(log, dropped)
+	r.logRejects(log, rejected)
+}
+
+func (r *retentionLog) logDrops(log *slog.Logger, dropped map[dropKey]uint64) {
+	if len(dropped) > 0 && !r.dropping {
+		r.dropping = true
+		for k, n := range dropped {
+			log.Warn("dropping oldest "+k.stream+" records", "reason", k.reason, "records", n)
+		}
+	} else if len(dropped) == 0 && r.dropping && !r.high {
+		r.dropping = false
+		log.Info("recovered: spool no longer dropping records")
+	}
+}
+
+func (r *retentionLog) logRejects(log *slog.Logger, rejected map[string]uint64) {
+	if len(rejected) > 0 && !r.rejecting {
+		r.rejecting = true
+		log.Warn("spool full: rejecting new records", "policy", RejectNew.String())
+	} else if len(rejected) == 0 && r.rejecting && !r.high {
+		r.rejecting = false
+		log.Info("recovered: spool accepting records again")
+	}
+}

@@ -1,0 +1,390 @@
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// guard runs fn with memory faults turned into panics and recovers any
+// panic as ErrCorrupt: bbolt panics (or faults) on damaged pages.
+func guard(fn func() error) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer debug.SetPanicOnFault(old)
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("bbolt panic: %v: %w", r, ErrCorrupt)
+		}
+	}()
+	return fn()
+}
+
+// view runs fn in a read transaction, guarded.
+func (s *Spool) view(fn func(tx *bolt.Tx) error) error {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	tx, err := s.db.Begin(false)
+	if err != nil {
+		return fmt.Errorf("begin read: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	return guard(func() error { return fn(tx) })
+}
+
+// wtx is one read-write transaction of the commit loop with working copies
+// of the state it touches; the copies are published only after the commit.
+type wtx struct {
+	s   *Spool
+	tx  *bolt.Tx
+	now int64
+
+	streams map[string]*streamState
+	cursors map[cursorID]*cursorState // nil value: cursor deleted
+	buckets map[string]*bolt.Bucket
+	acked   map[string]bool // streams whose cursors moved
+
+	appended      map[string]uint64
+	appendedBytes map[string]int64
+	dropped       map[dropKey]uint64
+	consDropped   map[cursorID]uint64
+	deleted       map[string]uint64
+	corrupt       map[string]uint64
+	rejected      map[string]uint64
+}
+
+type dropKey struct{ stream, reason string }
+
+func (s *Spool) newWtx(tx *bolt.Tx) *wtx {
+	return &wtx{
+		s: s, tx: tx, now: s.opts.Now().UnixNano(),
+		streams: map[string]*streamState{}, cursors: map[cursorID]*cursorState{},
+		buckets: map[string]*bolt.Bucket{}, acked: map[string]bool{},
+		appended: map[string]uint64{}, appendedBytes: map[string]int64{},
+		dropped: map[dropKey]uint64{}, consDropped: map[cursorID]uint64{},
+		deleted: map[string]uint64{}, corrupt: map[string]uint64{}, rejected: map[string]uint64{},
+	}
+}
+
+// stream returns the working copy of a stream's state.
+func (w *wtx) stream(name string) *streamState {
+	if st := w.streams[name]; st != nil {
+		return st
+	}
+	st := &streamState{}
+	if c := w.s.streams[name]; c != nil {
+		*st = *c
+	}
+	w.streams[name] = st
+	return st
+}
+
+// peekStream returns the state without marking it touched.
+func (w *wtx) peekStream(name string) streamState {
+	if st := w.streams[name]; st != nil {
+		return *st
+	}
+	if c := w.s.streams[name]; c != nil {
+		return *c
+	}
+	return streamState{}
+}
+
+// cursor returns the working copy of a cursor (zero if absent).
+func (w *wtx) cursor(id cursorID) *cursorState {
+	if c, ok := w.cursors[id]; ok && c != nil {
+		return c
+	}
+	c := &cursorState{}
+	if cur := w.s.cursors[id]; cur != nil {
+		*c = *cur
+	}
+	w.cursors[id] = c
+	return c
+}
+
+// cursorSeq returns a cursor's position without touching it.
+func (w *wtx) cursorSeq(id cursorID) uint64 {
+	if c, ok := w.cursors[id]; ok {
+		if c == nil {
+			return 0
+		}
+		return c.Seq
+	}
+	if c := w.s.cursors[id]; c != nil {
+		return c.Seq
+	}
+	return 0
+}
+
+// eachCursor calls fn for every live cursor of stream.
+func (w *wtx) eachCursor(stream string, fn func(id cursorID, seq uint64)) {
+	for id := range w.s.cursors {
+		if _, ok := w.cursors[id]; !ok && id.Stream == stream {
+			fn(id, w.s.cursors[id].Seq)
+		}
+	}
+	for id, c := range w.cursors {
+		if c != nil && id.Stream == stream {
+			fn(id, c.Seq)
+		}
+	}
+}
+
+// streamNames returns the names of all known streams.
+func (w *wtx) streamNames() []string {
+	names := make([]string, 0, len(w.s.streams)+len(w.streams))
+	for n := range w.s.streams {
+		names = append(names, n)
+	}
+	for n := range w.streams {
+		if w.s.streams[n] == nil {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// bucket returns the records bucket of a stream, creating it if needed.
+func (w *wtx) bucket(name string) (*bolt.Bucket, error) {
+	if b := w.buckets[name]; b != nil {
+		return b, nil
+	}
+	root := w.tx.Bucket(bucketRecords)
+	if root == nil {
+		return nil, fmt.Errorf("records bucket missing: %w", ErrCorrupt)
+	}
+	b, err := root.CreateBucketIfNotExists([]byte(name))
+	if err != nil {
+		return nil, fmt.Errorf("create stream bucket %q: %w", name, err)
+	}
+	b.FillPercent = 1.0
+	w.buckets[name] = b
+	return b, nil
+}
+
+// apply runs one op. Errors wrapping ErrFull or ErrOutOfRange belong to the
+// op alone; any other error aborts the transaction.
+func (w *wtx) apply(o *op) error {
+	switch o.kind {
+	case opAppend:
+		return w.appendRecords(o.recs)
+	case opAck:
+		return w.ack(o.consumer, o.stream, o.seq)
+	case opCommit:
+		return w.commit(o)
+	case opPurge:
+		return w.purge(o.purge)
+	}
+	return nil
+}
+
+func opError(err error) bool {
+	return errors.Is(err, ErrFull) || errors.Is(err, ErrOutOfRange)
+}
+
+// appendRecords assigns sequence numbers and stores recs.
+func (w *wtx) appendRecords(recs []Record) error {
+	if err := w.admit(recs); err != nil {
+		return err
+	}
+	total := 0
+	for i := range recs {
+		total += recordLen(&recs[i]) + 8
+	}
+	arena := make([]byte, 0, total)
+	for i := range recs {
+		r := &recs[i]
+		b, err := w.bucket(r.Stream)
+		if err != nil {
+			return err
+		}
+		st := w.stream(r.Stream)
+		st.LastSeq++
+		r.Seq = st.LastSeq
+		start := len(arena)
+		arena = binary64(arena, r.Seq)
+		arena = appendRecord(arena, r, r.Seq, w.now)
+		k, v := arena[start:start+8], arena[start+8:]
+		if err := b.Put(k, v); err != nil {
+			return fmt.Errorf("put %s/%d: %w", r.Stream, r.Seq, err)
+		}
+		st.Records++
+		st.Bytes += logicalSize(len(v))
+		w.appended[r.Stream]++
+		w.appendedBytes[r.Stream] += logicalSize(len(v))
+	}
+	return nil
+}
+
+func binary64(dst []byte, x uint64) []byte {
+	return append(dst, byte(x>>56), byte(x>>48), byte(x>>40), byte(x>>32),
+		byte(x>>24), byte(x>>16), byte(x>>8), byte(x))
+}
+
+// ack moves a cursor forward.
+func (w *wtx) ack(consumer, stream string, seq uint64) error {
+	id := cursorID{consumer, stream}
+	if seq <= w.cursorSeq(id) {
+		return nil
+	}
+	if last := w.peekStream(stream).LastSeq; seq > last {
+		return fmt.Errorf("ack %d beyond last seq %d: %w", seq, last, ErrOutOfRange)
+	}
+	c := w.cursor(id)
+	c.Seq = seq
+	w.acked[stream] = true
+	return w.putCursor(id, c)
+}
+
+// commit appends derived records and sets a cursor with its meta.
+func (w *wtx) commit(o *op) error {
+	id := cursorID{o.consumer, o.stream}
+	if cur := w.cursorSeq(id); o.seq < cur {
+		return fmt.Errorf("commit at %d below cursor %d: %w", o.seq, cur, ErrOutOfRange)
+	}
+	if last := w.peekStream(o.stream).LastSeq; o.seq > last {
+		return fmt.Errorf("commit at %d beyond last seq %d: %w", o.seq, last, ErrOutOfRange)
+	}
+	if err := w.appendRecords(o.recs); err != nil {
+		return err
+	}
+	c := w.cursor(id)
+	c.Seq, c.Meta = o.seq, o.meta
+	w.acked[o.stream] = true
+	return w.putCursor(id, c)
+}
+
+func (w *wtx) putCursor(id cursorID, c *cursorState) error {
+	b := w.tx.Bucket(bucketCursors)
+	if b == nil {
+		return fmt.Errorf("cursors bucket missing: %w", ErrCorrupt)
+	}
+	if err := b.Put(id.key(), c.encode()); err != nil {
+		return fmt.Errorf("put cursor %s/%s: %w", id.Consumer, id.Stream, err)
+	}
+	return nil
+}
+
+func (w *wtx) deleteCursor(id cursorID) error {
+	w.cursors[id] = nil
+	if b := w.tx.Bucket(bucketCursors); b != nil {
+		return b.Delete(id.key())
+	}
+	return nil
+}
+
+// purge deletes records that failed their checksum on read.
+func (w *wtx) purge(seqs map[string][]uint64) error {
+	for stream, list := range seqs {
+		b, err := w.bucket(stream)
+		if err != nil {
+			return err
+		}
+		for _, seq := range list {
+			k := seqKey(seq)
+			v := b.Get(k)
+			if v == nil {
+				continue
+			}
+			if _, err := decodeRecord(seq, v); err == nil {
+				continue
+			}
+			if err := w.removeRecord(b, stream, k, len(v)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// removeRecord deletes one corrupt record and counts it.
+func (w *wtx) removeRecord(b *bolt.Bucket, stream string, k []byte, vlen int) error {
+	if err := b.Delete(k); err != nil {
+		return fmt.Errorf("delete corrupt %s/%x: %w", stream, k, err)
+	}
+	st := w.stream(stream)
+	st.Records--
+	st.Bytes -= logicalSize(vlen)
+	st.Corrupt++
+	w.corrupt[stream]++
+	return nil
+}
+
+// writeStates stores the touched stream states.
+func (w *wtx) writeStates() error {
+	b := w.tx.Bucket(bucketStreams)
+	if b == nil {
+		return fmt.Errorf("streams bucket missing: %w", ErrCorrupt)
+	}
+	for name, st := range w.streams {
+		if err := b.Put([]byte(name), st.encode()); err != nil {
+			return fmt.Errorf("put stream state %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// publish makes the committed working copies visible.
+func (w *wtx) publish() {
+	s := w.s
+	s.stMu.Lock()
+	defer s.stMu.Unlock()
+	for name, st := range w.streams {
+		s.streams[name] = st
+	}
+	for id, c := range w.cursors {
+		if c == nil {
+			delete(s.cursors, id)
+		} else {
+			s.cursors[id] = c
+		}
+	}
+}
+
+// trimFront deletes records from the oldest end of a stream while more
+// returns true, and returns how many and how many logical bytes it deleted.
+// Each deleted record is passed to onDelete.
+func (w *wtx) trimFront(stream string, more func(seq uint64, v []byte) bool,
+	onDelete func(seq uint64)) (n uint64, freed int64, err error) {
+	b, err := w.bucket(stream)
+	if err != nil {
+		return 0, 0, err
+	}
+	c := b.Cursor()
+	k, v := c.First()
+	for k != nil {
+		seq, _ := keySeq(k)
+		if !more(seq, v) {
+			break
+		}
+		size := logicalSize(len(v))
+		var key [8]byte
+		copy(key[:], k)
+		if err := c.Delete(); err != nil {
+			return n, freed, fmt.Errorf("delete %s/%d: %w", stream, seq, err)
+		}
+		n++
+		freed += size
+		if onDelete != nil {
+			onDelete(seq)
+		}
+		// Seek rather than Next: Next after Delete skips an element when
+		// the leaf was already modified in this transaction.
+		k, v = c.Seek(key[:])
+	}
+	if n > 0 {
+		st := w.stream(stream)
+		st.Records -= n
+		st.Bytes -= freed
+	}
+	return n, freed, nil
+}
+
+// commitTime is when the transaction started, for age decisions.
+func (w *wtx) commitTime() time.Time { return time.Unix(0, w.now) }
