@@ -215,6 +215,9 @@ func (s *memSink) Send(ctx context.Context, msgs []Message) error {
 		}
 	}
 	for i, m := range msgs {
+		if m.Stream != downsample.StreamRaw && m.Stream != downsample.StreamDownsampled {
+			return AtIndex(i, Permanent(fmt.Errorf("no destination for stream %q", m.Stream)))
+		}
 		if _, err := decode(m); err != nil {
 			return AtIndex(i, err)
 		}
