@@ -14,6 +14,9 @@ import (
 	"github.com/edgespool/edgespool/downsample"
 )
 
+// ackSettle is how long Stop waits between the last Ack and DISCONNECT.
+const ackSettle = 100 * time.Millisecond
+
 // ErrStopped is returned by Start after Stop.
 var ErrStopped = errors.New("intake stopped")
 
@@ -101,6 +104,10 @@ func (in *Intake) Stop(ctx context.Context) error {
 		}
 		in.cancel()
 	}
+	// Acks travel through paho's goroutines after Ack returns, and the
+	// DISCONNECT packet may overtake them; give them a moment. An ack lost
+	// here only makes the broker redeliver (and dedupe drop) the reading.
+	time.Sleep(ackSettle)
 	in.client.Disconnect(250)
 	in.m.connected.Set(0)
 	in.m.subscribed.Set(0)

@@ -2,7 +2,6 @@ package intake
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/edgespool/edgespool/downsample"
 	"github.com/edgespool/edgespool/sim/testenv"
+	"github.com/edgespool/edgespool/uplink"
 )
 
 // memSpool is an Appender that keeps records in memory and can be made to
@@ -84,7 +84,7 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool) {
 }
 
 func TestIntakeStoresAcksAndDeadLetters(t *testing.T) {
-	b := testenv.Mosquitto(t)
+	b := testenv.Mosquitto(t, testenv.BrokerConfig("log_type debug"))
 	app := &memSpool{}
 	reg := prometheus.NewRegistry()
 	in := startIntake(t, b.URL, app, reg)
@@ -103,8 +103,8 @@ func TestIntakeStoresAcksAndDeadLetters(t *testing.T) {
 	for i, r := range app.snapshot() {
 		if r.Stream == downsample.StreamDeadLetter {
 			dead++
-			var dl DeadLetter
-			if err := json.Unmarshal(r.Value, &dl); err != nil || dl.Reason != ReasonNotInteger || dl.Topic != "emergency_generator/g2" {
+			dl, err := uplink.DecodeDeadLetter(r.Value)
+			if err != nil || dl.Class != ReasonNotInteger || dl.Source != "mqtt" || dl.Topic != "emergency_generator/g2" {
 				t.Fatalf("dead letter %s: %v", r.Value, err)
 			}
 			continue
@@ -129,6 +129,7 @@ func TestIntakeStoresAcksAndDeadLetters(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	in2.Stop(context.Background())
 	if got := len(app2.snapshot()); got != 0 {
+		t.Logf("broker log:\n%s", b.Log())
 		t.Fatalf("redelivered %d acknowledged messages", got)
 	}
 }

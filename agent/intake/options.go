@@ -7,16 +7,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/edgespool/edgespool/spool"
 )
 
-// Record is one spool record as the intake produces it (the spool assigns
-// the sequence number).
-type Record struct {
-	Stream string
-	Key    string
-	Time   int64
-	Value  []byte
-}
+// Record is a spool record (the spool assigns Seq).
+type Record = spool.Record
 
 // Appender is the part of the spool the intake writes to. Append must return
 // only once the records are durable.

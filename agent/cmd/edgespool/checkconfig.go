@@ -1,0 +1,32 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/edgespool/edgespool/agent/config"
+)
+
+func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("check-config", "check-config [-config FILE]", stderr)
+	path := fs.String("config", defaultConfig, "configuration file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	sinks := "none"
+	switch {
+	case cfg.Kafka.Enabled && cfg.InfluxDB.Enabled:
+		sinks = "kafka, influxdb"
+	case cfg.Kafka.Enabled:
+		sinks = "kafka"
+	case cfg.InfluxDB.Enabled:
+		sinks = "influxdb"
+	}
+	fmt.Fprintf(stdout, "%s: ok (broker %s, spool %s, cap %s, sinks: %s, downsample: %v)\n",
+		*path, cfg.MQTT.Broker, cfg.Spool.Path, cfg.Spool.MaxBytes, sinks, cfg.Downsample.Enabled)
+	return nil
+}

@@ -1,0 +1,85 @@
+// Package httpapi serves the agent's operations endpoints: /metrics
+// (Prometheus text format), /healthz (the process is alive), /readyz (the
+// agent can take data: spool open and MQTT subscribed; uplinks do not count,
+// an outage is normal at the edge) and /status (JSON for people and tools).
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Options wire the endpoints to the agent.
+type Options struct {
+	Gatherer prometheus.Gatherer // for /metrics
+	Ready    func() error        // nil error: ready
+	Status   func() any          // JSON body of /status
+	Logger   *slog.Logger
+}
+
+// Server is the HTTP endpoint.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+	log *slog.Logger
+}
+
+// Handler returns the endpoints' mux.
+func Handler(o Options) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := o.Ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(o.Status())
+	})
+	return mux
+}
+
+// Listen binds addr; Serve starts answering.
+func Listen(addr string, o Options) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http listen: %w", err)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	srv := &http.Server{Handler: Handler(o), ReadHeaderTimeout: 5 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
+	return &Server{srv: srv, ln: ln, log: o.Logger}, nil
+}
+
+// Addr is the bound address (useful with port 0).
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve answers until Shutdown.
+func (s *Server) Serve() {
+	s.log.Info("http endpoint listening", "addr", s.Addr())
+	if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Error("http endpoint failed", "err", err)
+	}
+}
+
+// Shutdown stops the server, waiting for requests in progress up to ctx.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }

@@ -1,0 +1,41 @@
+package agent
+
+import (
+	"github.com/edgespool/edgespool/agent/intake"
+	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/spool"
+)
+
+// seedTail is how many of the newest raw records rebuild the intake's
+// duplicate detection at start: more than a broker can redeliver.
+const seedTail = 65536
+
+// seedIntake feeds the newest raw readings to the intake so that messages
+// redelivered after a crash (committed but not acknowledged) are recognised.
+func seedIntake(sp *spool.Spool, in *intake.Intake) (int, error) {
+	st := sp.Stats().Streams[downsample.StreamRaw]
+	if st.Records == 0 {
+		return 0, nil
+	}
+	after := uint64(0)
+	if st.LastSeq > seedTail {
+		after = st.LastSeq - seedTail
+	}
+	n := 0
+	for {
+		b, err := sp.ReadAfter(downsample.StreamRaw, after, 4096)
+		if err != nil {
+			return n, err
+		}
+		if len(b.Records) == 0 {
+			return n, nil
+		}
+		for _, rec := range b.Records {
+			if r, err := downsample.DecodeReading(rec.Value); err == nil {
+				in.Seed(r)
+				n++
+			}
+		}
+		after = b.Records[len(b.Records)-1].Seq
+	}
+}
