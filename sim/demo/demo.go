@@ -127,7 +127,7 @@ func publish(ctx context.Context, o Options, in *infra, agent Agent, logPath str
 	wg.Add(1)
 	go func() { defer wg.Done(); timeline(ctx, o.Out, in.links(), o.CutAt, o.CutFor, &st) }()
 	began := time.Now()
-	stop := ticker(o.Every, func() { statusLine(o.Out, time.Since(began), fl.Stats(), agent.Counters(), st.cut.Load()) })
+	stop := ticker(o.Every, func() { statusLine(o.Out, time.Since(began), fl.Stats(), in.counters(agent), st.cut.Load()) })
 	runErr := fl.Run(ctx)
 	closeErr := closePubs(pubs)
 	wg.Wait() // the link is restored before the drain starts

@@ -35,8 +35,7 @@ func drain(ctx context.Context, o Options, in *infra, agent Agent, exp verify.Ex
 		if !sleep(ctx, o.Every) {
 			return last, ctx.Err()
 		}
-		a := agent.Counters()
-		statusLine(o.Out, time.Since(began), fs, a, false)
+		statusLine(o.Out, time.Since(began), fs, in.counters(agent), false)
 	}
 }
 

@@ -94,3 +94,13 @@ func (in *infra) describe(w io.Writer) {
 	fmt.Fprintf(w, "kafka: in-process, topics %s and %s, behind a cuttable link at %s\n",
 		in.env.RawTopic, in.env.DownTopic, in.env.KafkaBrokers[0])
 }
+
+// counters are the agent's counters, with the local alarms seen on the
+// broker when the agent does not count them itself.
+func (in *infra) counters(a Agent) Counters {
+	c := a.Counters()
+	if c.Alarms == 0 {
+		c.Alarms = uint64(in.broker.alarms.Load())
+	}
+	return c
+}

@@ -78,7 +78,7 @@ type Counters struct {
 	Spooled   uint64 // readings committed to the spool
 	Backlog   uint64 // records not yet confirmed by every sink
 	Forwarded uint64 // records confirmed by the sinks
-	Alarms    uint64 // downsampled points with an alarm ("refuel")
+	Alarms    uint64 // "refuel" alarms; 0: the demo counts the agent's local alarm messages
 	Links     string // e.g. "kafka up, influxdb retrying"
 }
 
