@@ -39,9 +39,10 @@ type InfluxOptions struct {
 	// Buckets maps a spool stream to its bucket (default raw → kafka,
 	// downsampled → kafka_downsampled).
 	Buckets map[string]string
-	// BatchPoints and BatchBytes bound one write request (defaults 5000
+	// BatchPoints and BatchBytes bound one write request (defaults 10000
 	// points, 4 MiB of line protocol before compression); a larger Send is
-	// written in several requests, in order.
+	// written in several requests, in order. BatchPoints is also the
+	// forwarders' batch.
 	BatchPoints, BatchBytes int
 	// NoGzip sends uncompressed bodies (default: gzip, fastest level).
 	NoGzip bool
@@ -112,7 +113,7 @@ func influxDefaults(o InfluxOptions) InfluxOptions {
 			downsample.StreamDownsampled: DefaultDownsampledBucket,
 		}
 	}
-	setDefault(&o.BatchPoints, 5000)
+	setDefault(&o.BatchPoints, 10000)
 	setDefault(&o.BatchBytes, 4<<20)
 	setDefault(&o.Timeout, 30*time.Second)
 	setDefault(&o.Name, "influx")
