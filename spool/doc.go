@@ -35,22 +35,24 @@ top-level buckets are:
 
 "spool" bucket:
 
-	key "format"  value "edgespool-spool/1"
+	key "format"    value "edgespool-spool/1"
+	key "salvaged"  value RFC 3339 time of the last salvage (absent if none)
 
 A file without this bucket is initialised; a file with another format value
 is refused as corrupt (moved aside, see Corruption).
 
 "streams" bucket, one key per stream ever written, key = stream name
-(1..255 bytes, no NUL byte), value of 45 bytes:
+(1..255 bytes, no NUL byte), value of 53 bytes:
 
 	off  len  field
 	0    1    version = 1
-	1    4    CRC-32C of bytes 5..44
+	1    4    CRC-32C of bytes 5..52
 	5    8    LastSeq  last Seq ever assigned in the stream
-	13   8    Records  number of records held
-	21   8    Bytes    logical bytes held (see below)
-	29   8    Dropped  records dropped by caps since the stream began
-	37   8    Corrupt  records lost to corruption since the stream began
+	13   8    Trimmed  every Seq <= Trimmed has left the stream for good
+	21   8    Records  number of records held
+	29   8    Bytes    logical bytes held (see below)
+	37   8    Dropped  records dropped by caps since the stream began
+	45   8    Corrupt  records lost to corruption since the stream began
 
 "cursors" bucket, key = consumer name, one NUL byte, stream name; value:
 
@@ -65,15 +67,17 @@ is refused as corrupt (moved aside, see Corruption).
 
 	off  len  field
 	0    1    version = 1
-	1    4    CRC-32C of the 8-byte key followed by bytes 5..end
+	1    4    CRC-32C of: stream name, one NUL byte, the 8-byte key,
+	          bytes 5..end
 	5    8    Appended  Unix nanoseconds at which the spool accepted it
 	13   8    Time      event time, Unix nanoseconds (two's complement)
 	21   n    uvarint length of Key
 	21+n k    Key (device id)
 	...       Value (opaque payload, the rest of the bbolt value)
 
-The key takes part in the record CRC, so a value moved under another key is
-detected as well as a flipped bit. The logical size of a record is the length
+The stream name and the key take part in the record CRC, so a value moved
+under another key is detected as well as a flipped bit, and a record found
+on any page of a damaged file can be attributed to its stream and Seq. The logical size of a record is the length
 of its bbolt key plus value (8 + len(value)); the caps and Stats count logical
 bytes, the file adds bbolt's page and element overhead.
 
@@ -89,7 +93,8 @@ At the end of every transaction:
     the data.
  4. Records only leave a stream from its oldest end (acknowledged by all its
     consumers, or dropped by a cap), except records found corrupt.
- 5. LastSeq never decreases.
+ 5. LastSeq and Trimmed never decrease; Trimmed <= LastSeq; every key is
+    > Trimmed.
 
 Appended records, the cursor moves and the state updates of one commit are
 in the same bbolt transaction, so the invariants hold after any crash.

@@ -14,7 +14,7 @@ const (
 	formatMarker  = "edgespool-spool/1"
 
 	recordHeaderLen = 21 // version, crc, appended, time
-	streamStateLen  = 45
+	streamStateLen  = 53
 	cursorHeaderLen = 21
 	maxStreamName   = 255
 )
@@ -63,15 +63,20 @@ func appendRecord(dst []byte, r *Record, seq uint64, appended int64) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(r.Key)))
 	dst = append(dst, r.Key...)
 	dst = append(dst, r.Value...)
-	crc := recordCRC(seq, dst[start+5:])
+	crc := recordCRC(r.Stream, seq, dst[start+5:])
 	binary.BigEndian.PutUint32(dst[start+1:], crc)
 	return dst
 }
 
-func recordCRC(seq uint64, body []byte) uint32 {
-	var k [8]byte
-	binary.BigEndian.PutUint64(k[:], seq)
-	return crc32.Update(crc32.Checksum(k[:], castagnoli), castagnoli, body)
+// recordCRC covers the stream name, the key and the value after the CRC,
+// so a value found anywhere in the file can be attributed to its stream and
+// sequence number.
+func recordCRC(stream string, seq uint64, body []byte) uint32 {
+	var k [9]byte
+	binary.BigEndian.PutUint64(k[1:], seq)
+	crc := crc32.Update(0, castagnoli, []byte(stream))
+	crc = crc32.Update(crc, castagnoli, k[:])
+	return crc32.Update(crc, castagnoli, body)
 }
 
 // recordView is a decoded record whose Key and Value alias the input.
@@ -82,9 +87,9 @@ type recordView struct {
 	Value    []byte
 }
 
-// decodeRecord checks and decodes the value v stored under seq. It never
-// panics, whatever v holds.
-func decodeRecord(seq uint64, v []byte) (recordView, error) {
+// decodeRecord checks and decodes the value v stored under seq in stream.
+// It never panics, whatever v holds.
+func decodeRecord(stream string, seq uint64, v []byte) (recordView, error) {
 	var rv recordView
 	if len(v) < recordHeaderLen+1 {
 		return rv, fmt.Errorf("record %d: short value (%d bytes): %w", seq, len(v), ErrCorrupt)
@@ -92,7 +97,7 @@ func decodeRecord(seq uint64, v []byte) (recordView, error) {
 	if v[0] != formatVersion {
 		return rv, fmt.Errorf("record %d: version %d: %w", seq, v[0], ErrCorrupt)
 	}
-	if binary.BigEndian.Uint32(v[1:]) != recordCRC(seq, v[5:]) {
+	if binary.BigEndian.Uint32(v[1:]) != recordCRC(stream, seq, v[5:]) {
 		return rv, fmt.Errorf("record %d: checksum mismatch: %w", seq, ErrCorrupt)
 	}
 	rv.Appended = int64(binary.BigEndian.Uint64(v[5:]))
@@ -128,6 +133,7 @@ func uvarintLen(x uint64) int {
 // streamState is the persisted state of a stream.
 type streamState struct {
 	LastSeq uint64
+	Trimmed uint64 // every Seq <= Trimmed left the stream for good
 	Records uint64
 	Bytes   int64
 	Dropped uint64
@@ -137,7 +143,7 @@ type streamState struct {
 func (st streamState) encode() []byte {
 	b := make([]byte, 5, streamStateLen)
 	b[0] = formatVersion
-	for _, x := range []uint64{st.LastSeq, st.Records, uint64(st.Bytes), st.Dropped, st.Corrupt} {
+	for _, x := range []uint64{st.LastSeq, st.Trimmed, st.Records, uint64(st.Bytes), st.Dropped, st.Corrupt} {
 		b = binary.BigEndian.AppendUint64(b, x)
 	}
 	binary.BigEndian.PutUint32(b[1:], crc32.Checksum(b[5:], castagnoli))
@@ -153,7 +159,7 @@ func decodeStreamState(v []byte) (streamState, error) {
 		return st, fmt.Errorf("stream state: checksum mismatch: %w", ErrCorrupt)
 	}
 	u := func(i int) uint64 { return binary.BigEndian.Uint64(v[5+8*i:]) }
-	st = streamState{LastSeq: u(0), Records: u(1), Bytes: int64(u(2)), Dropped: u(3), Corrupt: u(4)}
+	st = streamState{LastSeq: u(0), Trimmed: u(1), Records: u(2), Bytes: int64(u(3)), Dropped: u(4), Corrupt: u(5)}
 	return st, nil
 }
 

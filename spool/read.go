@@ -101,7 +101,7 @@ func newReader(stream string, hint int) *reader {
 
 // add decodes one record; false if it is corrupt.
 func (r *reader) add(seq uint64, v []byte) bool {
-	rv, err := decodeRecord(seq, v)
+	rv, err := decodeRecord(r.stream, seq, v)
 	if err != nil {
 		return false
 	}

@@ -72,8 +72,11 @@ func (s *Spool) openFile() (*bolt.DB, *scanResult, error) {
 	return s.recoverFile(cf.cause)
 }
 
-// openChecked opens the file and scans it.
+// openChecked checks the file's structure, opens it and scans its data.
 func (s *Spool) openChecked() (*bolt.DB, *scanResult, error) {
+	if err := guard(func() error { return checkFile(s.path) }); err != nil {
+		return nil, nil, &corruptFileError{err}
+	}
 	db, opened, err := openBolt(s.path, s.boltOptions(false))
 	if err != nil {
 		switch {
@@ -261,7 +264,7 @@ func (r *scanResult) scanStream(name string, b *bolt.Bucket) (streamCount, error
 		}
 		prev = k
 		seq, ok := keySeq(k)
-		if _, err := decodeRecord(seq, v); !ok || err != nil {
+		if _, err := decodeRecord(name, seq, v); !ok || err != nil {
 			c.bad++
 			r.badRecords[name] = append(r.badRecords[name], append([]byte(nil), k...))
 			return nil

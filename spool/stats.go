@@ -91,13 +91,13 @@ func (s *Spool) statsTx(tx *bolt.Tx, st *Stats, now time.Time) {
 		c := b.Cursor()
 		if k, v := c.First(); k != nil {
 			ss.FirstSeq, _ = keySeq(k)
-			if rv, err := decodeRecord(ss.FirstSeq, v); err == nil {
+			if rv, err := decodeRecord(name, ss.FirstSeq, v); err == nil {
 				ss.Oldest, ss.OldestAppended = time.Unix(0, rv.Time), time.Unix(0, rv.Appended)
 			}
 		}
 		if k, v := c.Last(); k != nil {
 			seq, _ := keySeq(k)
-			if rv, err := decodeRecord(seq, v); err == nil {
+			if rv, err := decodeRecord(name, seq, v); err == nil {
 				ss.Newest = time.Unix(0, rv.Time)
 			}
 		}

@@ -292,7 +292,7 @@ func (w *wtx) purge(seqs map[string][]uint64) error {
 			if v == nil {
 				continue
 			}
-			if _, err := decodeRecord(seq, v); err == nil {
+			if _, err := decodeRecord(stream, seq, v); err == nil {
 				continue
 			}
 			if err := w.removeRecord(b, stream, k, len(v)); err != nil {
@@ -358,11 +358,13 @@ func (w *wtx) trimFront(stream string, more func(seq uint64, v []byte) bool,
 	}
 	c := b.Cursor()
 	k, v := c.First()
+	var last uint64
 	for k != nil {
 		seq, _ := keySeq(k)
 		if !more(seq, v) {
 			break
 		}
+		last = seq
 		size := logicalSize(len(v))
 		var key [8]byte
 		copy(key[:], k)
@@ -382,6 +384,7 @@ func (w *wtx) trimFront(stream string, more func(seq uint64, v []byte) bool,
 		st := w.stream(stream)
 		st.Records -= n
 		st.Bytes -= freed
+		st.Trimmed = max(st.Trimmed, last)
 	}
 	return n, freed, nil
 }

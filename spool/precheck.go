@@ -1,0 +1,239 @@
+package spool
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+)
+
+// checkFile verifies, before bbolt opens the file, the page structure that
+// bbolt walks at open. With NoFreelistSync, bbolt rebuilds its freelist by
+// walking every page of the tree, and reports damage it meets from a
+// goroutine of its own with panic, which no recover can catch; a damaged
+// page met in the opening goroutine leaves the mmap (and so the file lock)
+// behind. So the spool walks the tree itself first, reading the file with
+// bounds-checked slices: page ids within the file, each page referenced
+// once, only branch and leaf pages, keys ordered within pages and between
+// parents and children, sound inline buckets. It reads every tree page
+// once, which also warms the page cache for the mmap.
+
+type fileChecker struct {
+	f       *os.File
+	size    int64
+	ps      int64
+	hwm     uint64
+	visited map[uint64]bool
+}
+
+const noFreelist = ^uint64(0)
+
+func checkFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil // bbolt reports it
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 {
+		return nil
+	}
+	c := &fileChecker{f: f, size: fi.Size(), ps: int64(pageSizeOf(f)), visited: map[uint64]bool{}}
+	root, freelist, ok := c.meta()
+	if !ok {
+		return nil // bbolt refuses the meta pages with an error of its own
+	}
+	if freelist != noFreelist {
+		if err := c.checkFreelist(freelist); err != nil {
+			return err
+		}
+	}
+	_, err = c.page(root, nil, nil)
+	return err
+}
+
+// meta returns the root page and freelist page of the meta bbolt would use.
+func (c *fileChecker) meta() (root, freelist uint64, ok bool) {
+	var best []byte
+	for i := int64(0); i < 2; i++ {
+		m := make([]byte, 64)
+		if _, err := c.f.ReadAt(m, i*c.ps+pageHeaderSize); err != nil {
+			continue
+		}
+		h := fnv.New64a()
+		h.Write(m[:56])
+		if le.Uint32(m) != boltMagic || le.Uint32(m[4:]) != 2 || le.Uint64(m[56:]) != h.Sum64() {
+			continue
+		}
+		if best == nil || le.Uint64(m[48:]) > le.Uint64(best[48:]) {
+			best = m
+		}
+	}
+	if best == nil {
+		return 0, 0, false
+	}
+	c.hwm = le.Uint64(best[40:])
+	return le.Uint64(best[16:]), le.Uint64(best[32:]), true
+}
+
+// read returns page id with its overflow pages, after checking its header
+// and marking it visited.
+func (c *fileChecker) read(id uint64, want uint16) ([]byte, error) {
+	if id < 2 || id >= c.hwm || int64(id+1)*c.ps > c.size {
+		return nil, fmt.Errorf("page %d out of bounds (high water %d)", id, c.hwm)
+	}
+	p := make([]byte, c.ps)
+	if _, err := c.f.ReadAt(p, int64(id)*c.ps); err != nil {
+		return nil, fmt.Errorf("page %d: %w", id, err)
+	}
+	ov := uint64(le.Uint32(p[12:]))
+	flags := le.Uint16(p[8:])
+	if le.Uint64(p) != id || flags&want == 0 || ov >= c.hwm-id || int64(id+ov+1)*c.ps > c.size {
+		return nil, fmt.Errorf("page %d: bad header (id %d flags %#x overflow %d)", id, le.Uint64(p), flags, ov)
+	}
+	if int64(ov+1)*c.ps > maxScanSpan {
+		return nil, fmt.Errorf("page %d: %d overflow pages", id, ov)
+	}
+	for i := id; i <= id+ov; i++ {
+		if c.visited[i] {
+			return nil, fmt.Errorf("page %d: multiple references", i)
+		}
+		c.visited[i] = true
+	}
+	if ov > 0 {
+		p = make([]byte, int64(ov+1)*c.ps)
+		if _, err := c.f.ReadAt(p, int64(id)*c.ps); err != nil {
+			return nil, fmt.Errorf("page %d: %w", id, err)
+		}
+	}
+	return p, nil
+}
+
+// page checks a branch or leaf page and its subtree; keys must lie in
+// [min, max). It returns the largest key of the subtree.
+func (c *fileChecker) page(id uint64, min, max []byte) ([]byte, error) {
+	p, err := c.read(id, 0x01|leafPageFlag)
+	if err != nil {
+		return nil, err
+	}
+	if le.Uint16(p[8:])&0x01 != 0 {
+		return c.branch(id, p, min, max)
+	}
+	return c.leaf(id, p, min, max, true)
+}
+
+// element returns the key (and for leaves the value) of element i.
+func element(p []byte, i int64, leaf bool) (flags uint32, k, v []byte, child uint64, err error) {
+	e := pageHeaderSize + i*leafElemSize
+	n := int64(len(p))
+	if e+leafElemSize > n {
+		return 0, nil, nil, 0, errors.New("element beyond page")
+	}
+	if !leaf {
+		pos, ks := int64(le.Uint32(p[e:])), int64(le.Uint32(p[e+4:]))
+		if e+pos+ks > n {
+			return 0, nil, nil, 0, errors.New("branch key beyond page")
+		}
+		return 0, p[e+pos : e+pos+ks], nil, le.Uint64(p[e+8:]), nil
+	}
+	flags = le.Uint32(p[e:])
+	pos, ks, vs := int64(le.Uint32(p[e+4:])), int64(le.Uint32(p[e+8:])), int64(le.Uint32(p[e+12:]))
+	if e+pos+ks+vs > n {
+		return 0, nil, nil, 0, errors.New("leaf element beyond page")
+	}
+	return flags, p[e+pos : e+pos+ks], p[e+pos+ks : e+pos+ks+vs], 0, nil
+}
+
+func keyInRange(k, prev, max []byte, first bool) bool {
+	if prev != nil && (bytes.Compare(prev, k) > 0 || !first && bytes.Equal(prev, k)) {
+		return false
+	}
+	return max == nil || bytes.Compare(k, max) < 0
+}
+
+func (c *fileChecker) branch(id uint64, p []byte, min, max []byte) ([]byte, error) {
+	count := int64(le.Uint16(p[10:]))
+	running := min
+	var last []byte
+	for i := int64(0); i < count; i++ {
+		_, k, _, child, err := element(p, i, false)
+		if err != nil {
+			return nil, fmt.Errorf("branch page %d: %w", id, err)
+		}
+		if !keyInRange(k, running, max, i == 0) {
+			return nil, fmt.Errorf("branch page %d: key %d out of order", id, i)
+		}
+		childMax := max
+		if i < count-1 {
+			if _, next, _, _, err := element(p, i+1, false); err == nil {
+				childMax = next
+			}
+		}
+		if last, err = c.page(child, k, childMax); err != nil {
+			return nil, err
+		}
+		running = last
+	}
+	return last, nil
+}
+
+// leaf checks a leaf page; buckets found in it are checked too (inline
+// buckets only when nested is allowed: an inline bucket holds no bucket).
+func (c *fileChecker) leaf(id uint64, p []byte, min, max []byte, nested bool) ([]byte, error) {
+	count := int64(le.Uint16(p[10:]))
+	running := min
+	for i := int64(0); i < count; i++ {
+		flags, k, v, _, err := element(p, i, true)
+		if err != nil {
+			return nil, fmt.Errorf("leaf page %d: %w", id, err)
+		}
+		if !keyInRange(k, running, max, i == 0) {
+			return nil, fmt.Errorf("leaf page %d: key %d out of order", id, i)
+		}
+		running = k
+		if flags&bucketLeafFlag == 0 {
+			continue
+		}
+		if err := c.bucket(id, v, nested); err != nil {
+			return nil, err
+		}
+	}
+	return running, nil
+}
+
+// bucket checks a bucket value: a header, then a root page or an inline page.
+func (c *fileChecker) bucket(id uint64, v []byte, nested bool) error {
+	if !nested || len(v) < 16 {
+		return fmt.Errorf("leaf page %d: bad bucket value", id)
+	}
+	if root := le.Uint64(v); root != 0 {
+		_, err := c.page(root, nil, nil)
+		return err
+	}
+	inline := v[16:]
+	if len(inline) < pageHeaderSize || le.Uint16(inline[8:])&leafPageFlag == 0 {
+		return fmt.Errorf("leaf page %d: bad inline bucket", id)
+	}
+	_, err := c.leaf(id, inline, nil, nil, false)
+	return err
+}
+
+// checkFreelist checks a synced freelist page (files of other writers).
+func (c *fileChecker) checkFreelist(id uint64) error {
+	p, err := c.read(id, 0x10)
+	if err != nil {
+		return fmt.Errorf("freelist: %w", err)
+	}
+	count, off := int64(le.Uint16(p[10:])), int64(pageHeaderSize)
+	if count == 0xFFFF {
+		if len(p) < pageHeaderSize+8 {
+			return errors.New("freelist: short page")
+		}
+		count, off = int64(le.Uint64(p[pageHeaderSize:])), pageHeaderSize+8
+	}
+	if count < 0 || off+count*8 > int64(len(p)) {
+		return errors.New("freelist: count beyond page")
+	}
+	return nil
+}
