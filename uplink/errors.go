@@ -46,7 +46,12 @@ type Error struct {
 	// Index is the position in the batch of the message that caused the
 	// error, or -1 when the sink cannot tell.
 	Index int
-	Err   error
+	// Failed, when not nil, lists the batch positions (ascending) that
+	// were not delivered: the others were, and need not be sent again.
+	// Sinks set it only when order is kept by resending just those (Kafka:
+	// a partition's records of one write succeed or fail together).
+	Failed []int
+	Err    error
 }
 
 func (e *Error) Error() string {
@@ -133,4 +138,14 @@ func IndexOf(err error) (int, bool) {
 		err = e.Err
 	}
 	return -1, false
+}
+
+// FailedOf returns the positions of the messages err says were not
+// delivered, if the sink could tell.
+func FailedOf(err error) ([]int, bool) {
+	var e *Error
+	if errors.As(err, &e) && e.Failed != nil {
+		return e.Failed, true
+	}
+	return nil, false
 }

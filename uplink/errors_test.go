@@ -104,3 +104,25 @@ func TestClassifyKafka(t *testing.T) {
 		})
 	}
 }
+
+func TestKafkaFailedPositions(t *testing.T) {
+	err := classifyKafka(kafka.WriteErrors{nil, kafka.NotLeaderForPartition, nil, kafka.NotLeaderForPartition})
+	failed, ok := FailedOf(err)
+	if !ok || fmt.Sprint(failed) != "[1 3]" || ClassOf(err) != ClassRetryable {
+		t.Fatalf("failed %v %v class %v", failed, ok, ClassOf(err))
+	}
+	// The second write of a Send (messages 4..7 of 10) failed for message
+	// 5: 5 and the unattempted 8, 9 are undelivered.
+	w := withFailed(fmt.Errorf("kafka write: %w", classifyKafka(kafka.WriteErrors{nil, kafka.RequestTimedOut, nil, nil})), 4, 8, 10)
+	if failed, _ := FailedOf(w); fmt.Sprint(failed) != "[5 8 9]" {
+		t.Fatalf("failed %v", failed)
+	}
+	// No per-message result: everything from the failed write on.
+	w = withFailed(Retryable(io.EOF), 4, 8, 10)
+	if failed, _ := FailedOf(w); fmt.Sprint(failed) != "[4 5 6 7 8 9]" {
+		t.Fatalf("failed %v", failed)
+	}
+	if _, ok := FailedOf(withFailed(Retryable(io.EOF), 0, 8, 10)); ok {
+		t.Fatal("first write failed: nothing is known delivered")
+	}
+}

@@ -45,7 +45,11 @@ type ForwarderOptions struct {
 	// SendTimeout bounds one Send (default 60s); a send that times out is
 	// retried like a network error.
 	SendTimeout time.Duration
-	Backoff     BackoffOptions
+	// StopGrace is how long a Send in flight when Run's context ends may
+	// still take to complete (default 2s): a batch confirmed within it is
+	// acknowledged, so a clean shutdown does not resend it.
+	StopGrace time.Duration
+	Backoff   BackoffOptions
 	// Head returns the last sequence number of a stream, for the lag in
 	// Status and metrics (optional: without it LagRecords stays 0).
 	Head func(stream string) uint64
@@ -134,6 +138,7 @@ func forwarderDefaults(sink Sink, o ForwarderOptions) ForwarderOptions {
 	setDefault(&o.BatchRecords, 5000)
 	setDefault(&o.BatchBytes, 8<<20)
 	setDefault(&o.SendTimeout, 60*time.Second)
+	setDefault(&o.StopGrace, 2*time.Second)
 	setDefault(&o.DeadLetterStream, downsample.StreamDeadLetter)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -324,10 +329,14 @@ func (f *Forwarder) deliver(ctx context.Context, recs []spool.Record) error {
 // split in halves, each sent in turn, down to single records.
 func (f *Forwarder) sendAll(ctx context.Context, msgs []Message) error {
 	for len(msgs) > 0 {
-		err := f.sendRetrying(ctx, msgs)
-		if err == nil || ctx.Err() != nil {
+		rest, err := f.sendRetrying(ctx, msgs)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		msgs = rest
 		if i, ok := IndexOf(err); ok && i < len(msgs) {
 			if err := f.sendAll(ctx, msgs[:i]); err != nil {
 				return err
@@ -350,37 +359,80 @@ func (f *Forwarder) sendAll(ctx context.Context, msgs []Message) error {
 }
 
 // sendRetrying sends msgs, retrying retryable and throttled errors with
-// backoff. It returns nil, a rejection (ClassPermanent, ClassTooLarge) or
-// ctx's error.
-func (f *Forwarder) sendRetrying(ctx context.Context, msgs []Message) error {
+// backoff. It returns nil, or a rejection (ClassPermanent, ClassTooLarge)
+// with the messages still undelivered, or ctx's error. When the sink
+// reports which messages failed (Error.Failed), only those are sent again.
+func (f *Forwarder) sendRetrying(ctx context.Context, msgs []Message) ([]Message, error) {
 	for {
 		err := f.send(ctx, msgs)
-		switch {
-		case err == nil:
+		if err == nil {
 			f.bo.reset()
 			f.link.success()
 			f.confirm(msgs)
-			return nil
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case IsRejected(err):
+			return nil, nil
+		}
+		if ctx.Err() != nil {
+			return msgs, ctx.Err()
+		}
+		msgs = f.narrow(msgs, err)
+		if IsRejected(err) {
 			f.bo.reset()
 			f.link.rejected(err)
-			return err
+			return msgs, err
 		}
 		f.link.failure(err)
 		f.setBacklog(true)
 		f.setLagSeconds(max(0, f.clk.Now().Sub(time.Unix(0, msgs[0].Time)).Seconds()))
 		if err := f.bo.wait(ctx, RetryAfter(err)); err != nil {
-			return err
+			return msgs, err
 		}
 		f.setBacklog(false)
 	}
 }
 
-// send makes one attempt, bounded by SendTimeout, and counts its outcome.
+// narrow returns the messages of msgs that err says were not delivered,
+// counting the others as sent.
+func (f *Forwarder) narrow(msgs []Message, err error) []Message {
+	failed, ok := FailedOf(err)
+	if !ok || len(failed) == 0 || len(failed) >= len(msgs) {
+		return msgs
+	}
+	rest := make([]Message, 0, len(failed))
+	for _, i := range failed {
+		if i >= 0 && i < len(msgs) {
+			rest = append(rest, msgs[i])
+		}
+	}
+	if len(rest) != len(failed) {
+		return msgs // inconsistent report: send everything again
+	}
+	f.confirmN(len(msgs)-len(rest), payloadBytes(msgs)-payloadBytes(rest), false)
+	return rest
+}
+
+func payloadBytes(msgs []Message) int {
+	n := 0
+	for _, m := range msgs {
+		n += len(m.Value)
+	}
+	return n
+}
+
+// send makes one attempt, bounded by SendTimeout (and by StopGrace once
+// ctx ended), and counts its outcome.
 func (f *Forwarder) send(ctx context.Context, msgs []Message) error {
-	sctx, cancel := context.WithTimeout(ctx, f.o.SendTimeout)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.o.SendTimeout)
+	stop := context.AfterFunc(ctx, func() {
+		select {
+		case <-f.clk.After(f.o.StopGrace):
+			cancel()
+		case <-sctx.Done():
+		}
+	})
+	defer stop()
 	start := f.clk.Now()
 	err := f.sink.Send(sctx, msgs)
 	cancel()
@@ -398,18 +450,18 @@ func (f *Forwarder) send(ctx context.Context, msgs []Message) error {
 	return err
 }
 
-// confirm counts records the sink accepted.
-func (f *Forwarder) confirm(msgs []Message) {
-	n := 0
-	for _, m := range msgs {
-		n += len(m.Value)
+// confirm counts a batch the sink accepted.
+func (f *Forwarder) confirm(msgs []Message) { f.confirmN(len(msgs), payloadBytes(msgs), true) }
+
+func (f *Forwarder) confirmN(records, bytes int, batch bool) {
+	f.sent.Add(float64(records))
+	f.sentBytes.Add(float64(bytes))
+	if batch {
+		f.batches.Inc()
 	}
-	f.sent.Add(float64(len(msgs)))
-	f.sentBytes.Add(float64(n))
-	f.batches.Inc()
 	f.mu.Lock()
-	f.st.Sent += uint64(len(msgs))
-	f.st.SentBytes += uint64(n)
+	f.st.Sent += uint64(records)
+	f.st.SentBytes += uint64(bytes)
 	f.mu.Unlock()
 }
 

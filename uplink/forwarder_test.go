@@ -420,3 +420,90 @@ func TestNewForwarderDefaults(t *testing.T) {
 		t.Fatalf("consumer %q prio %v", f.Consumer(), f.prio)
 	}
 }
+
+// A sink that reports which messages failed (a Kafka partition down) gets
+// only those again: no duplicates, per-generator order kept.
+func TestForwarderResendsOnlyFailed(t *testing.T) {
+	l := newMemLog()
+	appendRecs(t, l, rawRecords(1200, 4))
+	s := &memSink{name: "mem"}
+	attempts := map[uint64]int{} // first seq of a batch -> attempts
+	s.fail = func(msgs []Message) error {
+		attempts[msgs[0].Seq]++
+		if attempts[msgs[0].Seq] > 1 {
+			return nil
+		}
+		var failed []int
+		s.mu.Lock()
+		for i, m := range msgs {
+			if m.Key == "generator1" || m.Key == "generator3" {
+				failed = append(failed, i)
+			} else {
+				s.got = append(s.got, m)
+			}
+		}
+		s.mu.Unlock()
+		return &Error{Class: ClassRetryable, Index: -1, Failed: failed, Err: errors.New("partition leader gone")}
+	}
+	f := newFwd(t, l, s, ForwarderOptions{BatchRecords: 400})
+	start(t, f)
+	waitFor(t, "drain", func() bool { return l.cursor("mem/raw", "raw") == 1200 })
+	got := s.received()
+	if len(got) != 1200 {
+		t.Fatalf("%d records delivered, want 1200 without duplicates", len(got))
+	}
+	last := map[string]uint64{}
+	for _, m := range got {
+		if m.Seq <= last[m.Key] {
+			t.Fatalf("%s: seq %d after %d", m.Key, m.Seq, last[m.Key])
+		}
+		last[m.Key] = m.Seq
+	}
+	if st := f.Status(); st.Sent != 1200 {
+		t.Fatalf("sent %d", st.Sent)
+	}
+}
+
+// A batch in flight when the forwarder is stopped may complete within
+// StopGrace; it is then acknowledged, so a clean stop resends nothing.
+func TestForwarderStopGraceAcksBatchInFlight(t *testing.T) {
+	for _, tc := range []struct {
+		grace   time.Duration
+		wantAck uint64
+	}{{2 * time.Second, 100}, {time.Millisecond, 0}} {
+		l := newMemLog()
+		appendRecs(t, l, rawRecords(100, 2))
+		inFlight := make(chan struct{})
+		s := &memSink{name: "mem"}
+		s.fail = func([]Message) error {
+			close(inFlight)
+			time.Sleep(200 * time.Millisecond)
+			return nil
+		}
+		var sendErr error
+		wrapped := sinkFunc{Sink: s, send: func(ctx context.Context, msgs []Message) error {
+			sendErr = s.Send(ctx, msgs)
+			if sendErr == nil && ctx.Err() != nil {
+				return ctx.Err() // a sink that noticed the cancellation
+			}
+			return sendErr
+		}}
+		f := newFwd(t, l, wrapped, ForwarderOptions{Clock: realClock{}, StopGrace: tc.grace})
+		stop := start(t, f)
+		<-inFlight
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if c := l.cursor("mem/raw", "raw"); c != tc.wantAck {
+			t.Errorf("grace %v: cursor %d, want %d", tc.grace, c, tc.wantAck)
+		}
+	}
+}
+
+// sinkFunc overrides a sink's Send.
+type sinkFunc struct {
+	Sink
+	send func(context.Context, []Message) error
+}
+
+func (s sinkFunc) Send(ctx context.Context, msgs []Message) error { return s.send(ctx, msgs) }

@@ -196,7 +196,7 @@ func (k *Kafka) Send(ctx context.Context, msgs []Message) error {
 			end++
 		}
 		if err := k.write(ctx, km[start:end], size); err != nil {
-			return err
+			return withFailed(err, start, end, len(km))
 		}
 		start = end
 	}

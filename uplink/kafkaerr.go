@@ -2,6 +2,7 @@ package uplink
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -53,7 +54,42 @@ func classifyWriteErrors(we kafka.WriteErrors) error {
 	}
 	var ce *Error
 	errors.As(worst, &ce)
-	return &Error{Class: ce.Class, RetryAfter: ce.RetryAfter, Index: -1, Err: we}
+	failed := make([]int, 0, we.Count())
+	for i, e := range we {
+		if e != nil {
+			failed = append(failed, i)
+		}
+	}
+	return &Error{Class: ce.Class, RetryAfter: ce.RetryAfter, Index: -1, Failed: failed, Err: we}
+}
+
+// withFailed turns the Failed positions of a write of km[start:end] into
+// positions of the whole Send of n messages: the writes after it were not
+// attempted. Without per-message results, everything from start failed.
+func withFailed(err error, start, end, n int) error {
+	var e *Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	failed := make([]int, 0, n-start)
+	if e.Failed == nil {
+		for i := start; i < end; i++ {
+			failed = append(failed, i)
+		}
+	} else {
+		for _, i := range e.Failed {
+			failed = append(failed, start+i)
+		}
+	}
+	for i := end; i < n; i++ {
+		failed = append(failed, i)
+	}
+	if start == 0 && e.Failed == nil {
+		return err // nothing known to be delivered
+	}
+	c := *e
+	c.Failed = failed
+	return fmt.Errorf("kafka write: %w", &c)
 }
 
 func classRank(c Class) int {
