@@ -1,0 +1,98 @@
+package downsample
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+)
+
+// The engine keeps its durable state in the meta blob of its spool cursor,
+// written in the same transaction as the derived points and the cursor:
+//
+//	meta v1: 0x01 through(uvarint) window(uvarint ns) floor(varint ns)
+//	         count(uvarint) count × { idLen(uvarint) id delta(varint ns) }
+//
+// through is the last raw sequence number processed when the blob was
+// written (readings up to it are not counted again after a restart). floor
+// is the retention floor. Each entry is a generator whose frontier is above
+// the floor, sorted by id; delta is its frontier minus the previous entry's
+// (the first: minus floor), wrapping, so that similar frontiers take a byte.
+// Generators not listed have their frontier at the floor. window is the
+// window length the frontiers were computed with; frontiers are kept as
+// absolute times, so a changed window length only makes the windows that
+// straddle an old frontier count as closed.
+const metaVersion = 1
+
+// appendMeta appends the engine state: through and w's frontiers.
+func appendMeta(b []byte, through uint64, w *Windower) []byte {
+	b = append(b, metaVersion)
+	b = binary.AppendUvarint(b, through)
+	b = binary.AppendUvarint(b, uint64(w.window))
+	b = binary.AppendVarint(b, w.floor)
+	n := 0
+	for _, id := range w.ids {
+		if w.gens[id].frontier > w.floor {
+			n++
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(n))
+	prev := w.floor
+	for _, id := range w.ids {
+		f := w.gens[id].frontier
+		if f <= w.floor {
+			continue
+		}
+		b = appendString(b, id)
+		b = binary.AppendVarint(b, f-prev)
+		prev = f
+	}
+	return b
+}
+
+// restoreMeta loads a blob written by appendMeta into w, which must be new.
+// An empty blob is the state of a consumer that never committed.
+func restoreMeta(b []byte, w *Windower) (through uint64, err error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	d := decoder{b: b}
+	if v := d.byte(); d.err == nil && v != metaVersion {
+		return 0, fmt.Errorf("%w: meta version %d", ErrCorrupt, v)
+	}
+	through = d.uvarint()
+	if win := d.uvarint(); d.err == nil && (win == 0 || win > math.MaxInt64) {
+		return 0, fmt.Errorf("%w: meta window %d", ErrCorrupt, win)
+	}
+	floor := d.varint()
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.b)) {
+		return 0, fmt.Errorf("%w: meta count %d", ErrCorrupt, n)
+	}
+	if err := restoreFrontiers(&d, w, floor, int(n)); err != nil {
+		return 0, err
+	}
+	if len(d.b) != 0 {
+		return 0, fmt.Errorf("%w: meta: %d trailing bytes", ErrCorrupt, len(d.b))
+	}
+	return through, nil
+}
+
+func restoreFrontiers(d *decoder, w *Windower, floor int64, n int) error {
+	if d.err != nil {
+		return d.err
+	}
+	w.floor = max(w.floor, floor)
+	prev := floor
+	for range n {
+		id := d.string()
+		prev += d.varint()
+		if d.err != nil {
+			return d.err
+		}
+		if id == "" || w.gens[id] != nil {
+			return fmt.Errorf("%w: meta: empty or repeated generator %q", ErrCorrupt, id)
+		}
+		w.newGen(id, max(prev, w.floor))
+	}
+	return nil
+}
