@@ -41,10 +41,8 @@ func (l *LogWriter) Record(r downsample.Reading) error {
 	b := append(l.buf[:0], r.GeneratorID...)
 	b = append(b, ',')
 	b = strconv.AppendUint(b, r.Seq, 10)
-	for _, v := range []int64{r.Time} {
-		b = append(b, ',')
-		b = strconv.AppendInt(b, v, 10)
-	}
+	b = append(b, ',')
+	b = strconv.AppendInt(b, r.Time, 10)
 	for _, v := range []float64{r.Lat, r.Lon} {
 		b = append(b, ',')
 		b = strconv.AppendFloat(b, v, 'f', -1, 64)

@@ -60,7 +60,9 @@ func TestCheckRawFindings(t *testing.T) {
 		{"split across partitions", append(stream(1, 0, seqs(1, 12)...), stream(1, 2, seqs(13, 24)...)...),
 			func(r RawReport) bool { return !r.OK() && len(r.Split) == 1 }},
 		{"unknown generator and seq", append(stream(1, 0, seqs(1, 25)...), stream(9, 0, 1)...),
-			func(r RawReport) bool { return !r.OK() && r.Unknown == 2 }},
+			func(r RawReport) bool { return !r.OK() && r.Unknown == 1 && r.Other == 1 }},
+		{"other generators are ignored", append(stream(1, 0, seqs(1, 24)...), stream(9, 0, 1, 2)...),
+			func(r RawReport) bool { return r.OK() && r.Other == 2 }},
 		{"bad key", func() []Observation {
 			o := stream(1, 0, seqs(1, 24)...)
 			o[3].Key = "generator2"

@@ -48,7 +48,8 @@ func (r RawReport) writeText(w io.Writer) {
 		n    int
 		what string
 	}{{r.Unknown, "unknown"}, {r.Mismatch, "differ from the published log"}, {r.BadKey, "with a wrong key"},
-		{r.BadID, "with a wrong identity header"}, {r.BadRecords, "undecodable"}, {int(r.Unacked), "unacknowledged by the broker and absent (allowed)"}} {
+		{r.BadID, "with a wrong identity header"}, {r.BadRecords, "undecodable"}, {int(r.Unacked), "unacknowledged by the broker and absent (allowed)"},
+		{r.Other, "of other generators (ignored)"}} {
 		if f.n > 0 {
 			extra = append(extra, fmt.Sprintf("%d %s", f.n, f.what))
 		}
