@@ -37,8 +37,8 @@ func (s *Spool) maybeAutoCompact() {
 	logical := s.logicalBytes()
 	backstop := s.opts.fileBackstop()
 	atBackstop := size >= backstop
-	sparse := size >= s.autoCompactMinFile && logical*autoCompactRatio < size
-	due := time.Since(s.lastCompact) >= s.autoCompactEvery
+	sparse := size >= s.autoCompactMinFile.Load() && logical*autoCompactRatio < size
+	due := time.Since(s.lastCompact) >= time.Duration(s.autoCompactEvery.Load())
 	if sparse && (due || atBackstop) {
 		trigger := "auto"
 		if atBackstop {

@@ -67,8 +67,8 @@ func TestAutoCompaction(t *testing.T) {
 	s := openTest(t, path, Options{Consumers: map[string][]string{"raw": {"sink"}}})
 	fill(t, s, "raw", 30000, 150)
 	full := fileSize(t, path)
-	s.autoCompactMinFile = 1 << 20
-	s.autoCompactEvery = 0
+	s.autoCompactMinFile.Store(1 << 20)
+	s.autoCompactEvery.Store(0)
 	if err := s.Ack("sink", "raw", 29990); err != nil {
 		t.Fatal(err)
 	}

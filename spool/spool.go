@@ -89,8 +89,8 @@ type Spool struct {
 	loopDone    chan struct{}
 
 	// test hooks and tunables
-	autoCompactMinFile int64
-	autoCompactEvery   time.Duration
+	autoCompactMinFile atomic.Int64
+	autoCompactEvery   atomic.Int64 // time.Duration
 }
 
 // Open opens or creates the spool file at path. A damaged file is salvaged
@@ -99,16 +99,16 @@ type Spool struct {
 func Open(path string, o Options) (*Spool, error) {
 	o = o.withDefaults()
 	s := &Spool{
-		path:               path,
-		opts:               o,
-		log:                o.Logger.With("component", "spool"),
-		streams:            map[string]*streamState{},
-		cursors:            map[cursorID]*cursorState{},
-		corruptPending:     map[string]map[uint64]bool{},
-		loopDone:           make(chan struct{}),
-		autoCompactMinFile: 64 << 20,
-		autoCompactEvery:   autoCompactEvery,
+		path:           path,
+		opts:           o,
+		log:            o.Logger.With("component", "spool"),
+		streams:        map[string]*streamState{},
+		cursors:        map[cursorID]*cursorState{},
+		corruptPending: map[string]map[uint64]bool{},
+		loopDone:       make(chan struct{}),
 	}
+	s.autoCompactMinFile.Store(64 << 20)
+	s.autoCompactEvery.Store(int64(autoCompactEvery))
 	s.q.init()
 	s.notify.init()
 	m, err := newMetrics(o.Registerer, s)
