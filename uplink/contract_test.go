@@ -157,8 +157,9 @@ func kafkaTopics(t *testing.T, k *testenv.KafkaCluster, configs map[string]*stri
 	}
 }
 
-func TestContractKafka(t *testing.T) {
-	k := testenv.Kafka(t)
+// contractKafka runs the contract against Kafka on k (the real-server
+// tests share one cluster).
+func contractKafka(t *testing.T, k *testenv.KafkaCluster) {
 	kafkaTopics(t, k, nil)
 	s, err := NewKafka(KafkaOptions{Brokers: k.Addrs})
 	if err != nil {
@@ -211,8 +212,8 @@ func header(r *kgo.Record, key string) string {
 	return ""
 }
 
-func TestContractInflux(t *testing.T) {
-	in := testenv.Influx(t)
+// contractInflux runs the contract against InfluxDB 1.8 on in.
+func contractInflux(t *testing.T, in *testenv.InfluxServer) {
 	in.CreateDB(t, DefaultRawBucket)
 	in.CreateDB(t, DefaultDownsampledBucket)
 	s, err := NewInflux(InfluxOptions{URL: in.URL, BatchPoints: 64}) // several requests per Send

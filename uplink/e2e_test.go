@@ -307,15 +307,22 @@ func (sc *scenario) during(gens, per int, every time.Duration, fault func()) {
 	wg.Wait()
 }
 
-func TestForwardingThroughFaults(t *testing.T) {
+// TestRealServers runs the Sink contract and the forwarding scenarios
+// against one kfake cluster and one InfluxDB 1.8 server (starting influxd
+// takes seconds), each scenario with topics and databases of its own.
+func TestRealServers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real servers")
 	}
 	srv := startServers(t)
+	t.Run("contract kafka", func(t *testing.T) { contractKafka(t, srv.kafka) })
+	t.Run("contract influx", func(t *testing.T) { contractInflux(t, srv.influx) })
 	t.Run("link down during load then restored", func(t *testing.T) {
 		sc := newScenario(t, srv, "down")
 		sc.startForwarders()
-		sc.during(20, 300, 5*time.Millisecond, func() {
+		// The producer runs well past the cut, so the forwarders have
+		// records to fail on while the link is down.
+		sc.during(20, 300, 10*time.Millisecond, func() {
 			time.Sleep(200 * time.Millisecond)
 			srv.kafkaProxy.Cut(t)
 			srv.inflProxy.Cut(t)
