@@ -215,6 +215,9 @@ func (f *Forwarder) step(ctx context.Context, after uint64) (uint64, error) {
 		}
 		return after, nil
 	}
+	if b.Skipped > 0 { // move past the gap now, so it is reported once
+		after = f.ack(b.Records[0].Seq - 1)
+	}
 	f.setBacklog(false)
 	if err := f.deliver(ctx, b.Records); err != nil {
 		return after, nil // ctx ended mid-batch: nothing acknowledged

@@ -295,6 +295,28 @@ func TestForwarderCountsSkippedRecords(t *testing.T) {
 	}
 }
 
+// A forwarder stopped while its first batch after a gap fails reports the
+// gap once: its cursor already moved past it.
+func TestForwarderGapReportedOnce(t *testing.T) {
+	l := newMemLog()
+	appendRecs(t, l, rawRecords(50, 2))
+	l.drop("raw", 1, 20)
+	failing := &memSink{name: "mem", fail: func([]Message) error { return errors.New("down") }}
+	f1 := newFwd(t, l, failing, ForwarderOptions{Clock: &blockingClock{}})
+	stop := start(t, f1)
+	waitFor(t, "a failure", func() bool { return f1.Status().Link.Failures > 0 })
+	stop()
+	if st := f1.Status(); st.Dropped != 20 || l.cursor("mem/raw", "raw") != 20 {
+		t.Fatalf("status %+v cursor %d", st, l.cursor("mem/raw", "raw"))
+	}
+	f2 := newFwd(t, l, &memSink{name: "mem"}, ForwarderOptions{})
+	start(t, f2)
+	waitFor(t, "drain", func() bool { return l.cursor("mem/raw", "raw") == 50 })
+	if st := f2.Status(); st.Dropped != 0 || st.Sent != 30 {
+		t.Fatalf("after restart: %+v", st)
+	}
+}
+
 func TestForwarderRestartMidDrainLosesNothing(t *testing.T) {
 	l := newMemLog()
 	appendRecs(t, l, rawRecords(3000, 4))

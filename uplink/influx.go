@@ -228,7 +228,9 @@ func (in *Influx) write(ctx context.Context, writeURL string, lines []byte) erro
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("influx write: %w", classifyInflux(perr, clockOrReal(in.o.Clock).Now()))
+		err := classifyInflux(perr, clockOrReal(in.o.Clock).Now())
+		in.o.Logger.Debug("influx write failed", "sink", in.o.Name, "status", perr.StatusCode, "err", err)
+		return fmt.Errorf("influx write: %w", err)
 	}
 	return nil
 }
