@@ -1,0 +1,167 @@
+package downsample
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/edgespool/edgespool/spool"
+)
+
+// Log is the part of the spool that the Engine uses; *spool.Spool
+// satisfies it.
+type Log interface {
+	ReadAfter(stream string, after uint64, max int) (spool.Batch, error)
+	Cursor(consumer, stream string) (seq uint64, meta []byte, err error)
+	Commit(consumer, stream string, ackSeq uint64, meta []byte, derived []spool.Record) error
+	Notify(stream string) <-chan struct{}
+}
+
+// DefaultConsumer is the Engine's cursor name on the raw stream.
+const DefaultConsumer = "downsample"
+
+// EngineOptions configure an Engine. The zero value means the defaults.
+type EngineOptions struct {
+	// Options are the window and alarm settings.
+	Options
+	// Consumer is the cursor name on the raw stream (default "downsample").
+	Consumer string
+	// BatchSize is the number of raw records read per step (default 4096).
+	BatchSize int
+	// TickInterval is how often the wall clock is applied while no new
+	// readings arrive, closing the windows of silent generators (default 1s).
+	TickInterval time.Duration
+	// RetryDelay is the first wait after a failed spool operation or alarm
+	// publication; spool retries double it up to MaxRetryDelay (default 100ms).
+	RetryDelay time.Duration
+	// MaxRetryDelay caps the wait between spool retries (default 30s).
+	MaxRetryDelay time.Duration
+	// Publisher receives alarm state changes (nil: no local alarms).
+	Publisher AlarmPublisher
+	// PublishTimeout bounds one PublishAlarm call (default 5s).
+	PublishTimeout time.Duration
+	// Logger receives state changes (default: discard).
+	Logger *slog.Logger
+	// Registerer receives the metrics (nil: not registered).
+	Registerer prometheus.Registerer
+	// Now is the wall clock (default time.Now).
+	Now func() time.Time
+}
+
+func (o EngineOptions) withDefaults() (EngineOptions, error) {
+	var err error
+	if o.Options, err = o.Options.withDefaults(); err != nil {
+		return o, err
+	}
+	if o.Consumer == "" {
+		o.Consumer = DefaultConsumer
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 4096
+	}
+	o.TickInterval = orDuration(o.TickInterval, time.Second)
+	o.RetryDelay = orDuration(o.RetryDelay, 100*time.Millisecond)
+	o.MaxRetryDelay = orDuration(o.MaxRetryDelay, 30*time.Second)
+	o.PublishTimeout = orDuration(o.PublishTimeout, 5*time.Second)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o, nil
+}
+
+// Engine runs the downsample on the spool: it reads the raw stream after
+// its own cursor, feeds a Windower, and commits each step's finished
+// windows to the downsampled stream together with its cursor and state, in
+// one spool transaction. Alarms are published after that commit.
+//
+// Exactly once: the cursor only moves up to just before the oldest raw
+// record that an open window still holds (a window needs only its latest
+// reading), and the cursor's meta holds each generator's frontier (windows
+// before it are closed) and the retention floor. After a crash or a failed
+// commit the Engine restores the frontiers, re-reads from the cursor and so
+// rebuilds exactly the windows that were open; readings of windows already
+// emitted fall before a frontier and are skipped. There is no other state.
+type Engine struct {
+	log Log
+	o   EngineOptions
+	m   *metrics
+	pub *publisher
+
+	w       *Windower
+	pos     uint64 // last raw seq processed
+	acked   uint64 // durable cursor
+	counted uint64 // readings up to here are already in the metrics
+	labels  map[string]string
+	pts     []Point
+	recs    []spool.Record
+	meta    []byte
+	running sync.Mutex
+}
+
+// NewEngine returns an Engine on log. It checks the options and registers
+// the metrics; Run does the work.
+func NewEngine(log Log, o EngineOptions) (*Engine, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("downsample options: %w", err)
+	}
+	m, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{log: log, o: o, m: m, labels: map[string]string{}}
+	if o.Publisher != nil {
+		e.pub = newPublisher(o.Publisher, o, m)
+	}
+	return e, nil
+}
+
+// Run downsamples until ctx ends, then returns nil. Spool errors are
+// logged, counted and retried with backoff; Run returns an error only when
+// the spool is closed underneath it. Run must not be called concurrently.
+func (e *Engine) Run(ctx context.Context) error {
+	e.running.Lock()
+	defer e.running.Unlock()
+	if e.pub != nil {
+		pctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { e.pub.run(pctx) })
+		defer wg.Wait()
+		defer cancel()
+	}
+	r := retrier{e: e, delay: e.o.RetryDelay}
+	if !r.do(ctx, "cursor", e.recover) {
+		return r.err
+	}
+	return e.loop(ctx, &r)
+}
+
+func (e *Engine) loop(ctx context.Context, r *retrier) error {
+	tick := time.NewTicker(e.o.TickInterval)
+	defer tick.Stop()
+	for {
+		wake := e.log.Notify(StreamRaw)
+		var idle bool
+		if !r.do(ctx, "step", func() (err error) { idle, err = e.step(); return err }) {
+			return r.err
+		}
+		if !idle {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-tick.C:
+		}
+	}
+}
+
+var _ Log = (*spool.Spool)(nil)

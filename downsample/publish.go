@@ -1,0 +1,120 @@
+package downsample
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Alarm is the alarm state of one generator, published on site when it
+// changes (and for each generator's first point after the engine starts).
+type Alarm struct {
+	GeneratorID string
+	// Label is the new alarm label ("refuel" or "no action" by default).
+	Label string
+	// Previous is the label published before, "" for the first after start.
+	Previous string
+	// Fuel, Time and Window come from the point that carried the new state:
+	// its reading's fuel and event time, and the start of its window.
+	Fuel   int64
+	Time   time.Time
+	Window time.Time
+	Region string
+}
+
+// AlarmPublisher delivers alarms on site, for example as a retained MQTT
+// message on emergency_generator/<generatorID>/alarm. It is called from one
+// goroutine of the Engine, after the point that carries the alarm has been
+// committed; a slow or failing publisher never holds back downsampling.
+type AlarmPublisher interface {
+	PublishAlarm(ctx context.Context, a Alarm) error
+}
+
+// publisher hands alarms to an AlarmPublisher from its own goroutine. It
+// keeps only the newest pending alarm per generator (a retained message
+// carries state, not history) and retries a failed one until it succeeds
+// or a newer state replaces it.
+type publisher struct {
+	pub     AlarmPublisher
+	timeout time.Duration
+	retry   time.Duration
+	log     *slog.Logger
+	m       *metrics
+
+	mu      sync.Mutex
+	pending map[string]Alarm
+	wake    chan struct{}
+}
+
+func newPublisher(p AlarmPublisher, o EngineOptions, m *metrics) *publisher {
+	return &publisher{pub: p, timeout: o.PublishTimeout, retry: o.RetryDelay, log: o.Logger, m: m,
+		pending: map[string]Alarm{}, wake: make(chan struct{}, 1)}
+}
+
+// enqueue queues a; it never blocks.
+func (p *publisher) enqueue(a Alarm) {
+	p.mu.Lock()
+	if _, ok := p.pending[a.GeneratorID]; ok {
+		p.m.superseded.Inc()
+	}
+	p.pending[a.GeneratorID] = a
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run publishes until ctx ends; alarms still pending then are dropped.
+func (p *publisher) run(ctx context.Context) {
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.wake:
+		case <-retry.C:
+		}
+		if failed := p.drain(ctx); failed {
+			retry.Reset(p.retry)
+		}
+	}
+}
+
+// drain publishes every pending alarm once; it reports whether any failed
+// (those stay pending unless a newer one arrived meanwhile).
+func (p *publisher) drain(ctx context.Context) (failed bool) {
+	p.mu.Lock()
+	batch := p.pending
+	p.pending = make(map[string]Alarm, len(batch))
+	p.mu.Unlock()
+	for id, a := range batch {
+		if ctx.Err() != nil {
+			return false
+		}
+		if err := p.publish(ctx, a); err != nil {
+			failed = true
+			p.m.publishErrors.Inc()
+			p.log.Warn("downsample: alarm publish failed", "generator", id, "label", a.Label, "err", err)
+			p.requeue(a)
+		}
+	}
+	return failed
+}
+
+func (p *publisher) publish(ctx context.Context, a Alarm) error {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	return p.pub.PublishAlarm(ctx, a)
+}
+
+// requeue puts a failed alarm back unless a newer one is pending.
+func (p *publisher) requeue(a Alarm) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, newer := p.pending[a.GeneratorID]; !newer {
+		p.pending[a.GeneratorID] = a
+	}
+}
