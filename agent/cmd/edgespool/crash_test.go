@@ -26,19 +26,19 @@ import (
 // agentProc is the agent running as a child process (this test binary
 // re-executed, see TestMain).
 type agentProc struct {
-	t    *testing.T
+	t    testing.TB
 	cfg  string
 	http string
 	log  *os.File
 	cmd  *exec.Cmd
 }
 
-func newAgentProc(t *testing.T, brokerURL string) *agentProc {
+func newAgentProc(t testing.TB, brokerURL string, extraSpool ...string) *agentProc {
 	dir := t.TempDir()
 	a := &agentProc{t: t, cfg: filepath.Join(dir, "edgespool.yaml"),
 		http: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))}
 	conf := fmt.Sprintf("mqtt:\n  broker: %s\n  client_id: crash-test\n  reconnect_max: 1s\n"+
-		"spool:\n  path: %s\ndownsample:\n  enabled: false\nhttp:\n  listen: %s\nlog:\n  level: debug\n",
+		"spool:\n  path: %s\n"+strings.Join(append(extraSpool, ""), "\n")+"downsample:\n  enabled: false\nhttp:\n  listen: %s\nlog:\n  level: debug\n",
 		brokerURL, filepath.Join(dir, "spool.db"), a.http)
 	if err := os.WriteFile(a.cfg, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -127,7 +127,7 @@ func (a *agentProc) waitRecords(want int, timeout time.Duration) {
 
 // publish sends readings seq from..to for each generator at QoS 1 with a
 // window of unacknowledged messages, and waits for the broker's PUBACKs.
-func publish(t *testing.T, url string, gens, from, to int) {
+func publish(t testing.TB, url string, gens, from, to int) {
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("pub-%d", rand.Int())))
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("publisher: %v", tok.Error())
@@ -149,7 +149,7 @@ func publish(t *testing.T, url string, gens, from, to int) {
 	}
 }
 
-func waitTok(t *testing.T, tok mqtt.Token) {
+func waitTok(t testing.TB, tok mqtt.Token) {
 	if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 		t.Fatalf("publish: %v", tok.Error())
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"testing"
 )
@@ -11,7 +12,17 @@ import (
 // crash tests re-execute it with EDGESPOOL_TEST_AGENT=1 and kill it.
 func TestMain(m *testing.M) {
 	if os.Getenv("EDGESPOOL_TEST_AGENT") == "1" {
+		if p := os.Getenv("EDGESPOOL_TEST_CPUPROFILE"); p != "" {
+			f, _ := os.Create(p)
+			pprof.StartCPUProfile(f)
+			code := run(os.Args[1:], os.Stdout, os.Stderr)
+			pprof.StopCPUProfile()
+			os.Exit(code)
+		}
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	if spec := os.Getenv("EDGESPOOL_TEST_BARESUB"); spec != "" {
+		os.Exit(bareSubscriber(spec))
 	}
 	os.Exit(m.Run())
 }
