@@ -105,6 +105,30 @@ type Engine struct {
 	recs    []spool.Record
 	meta    []byte
 	running sync.Mutex
+
+	statusMu sync.Mutex
+	status   Status
+}
+
+// Status is a snapshot of the Engine's progress, for status pages.
+type Status struct {
+	// Position is the last raw sequence number processed.
+	Position uint64
+	// Cursor is the durable cursor on the raw stream: a restart re-reads
+	// the records after it.
+	Cursor uint64
+	// OpenWindows and Generators are the windows holding a reading and the
+	// generators whose state is kept.
+	OpenWindows, Generators int
+	// Windows is the number of points committed by this process.
+	Windows uint64
+}
+
+// Status returns a snapshot of the Engine's progress; safe for concurrent use.
+func (e *Engine) Status() Status {
+	e.statusMu.Lock()
+	defer e.statusMu.Unlock()
+	return e.status
 }
 
 // NewEngine returns an Engine on log. It checks the options and registers
@@ -148,7 +172,7 @@ func (e *Engine) Run(ctx context.Context) error {
 func (e *Engine) loop(ctx context.Context, r *retrier) error {
 	tick := time.NewTicker(e.o.TickInterval)
 	defer tick.Stop()
-	for {
+	for ctx.Err() == nil {
 		wake := e.log.Notify(StreamRaw)
 		var idle bool
 		if !r.do(ctx, "step", func() (err error) { idle, err = e.step(); return err }) {
@@ -159,11 +183,11 @@ func (e *Engine) loop(ctx context.Context, r *retrier) error {
 		}
 		select {
 		case <-ctx.Done():
-			return nil
 		case <-wake:
 		case <-tick.C:
 		}
 	}
+	return nil
 }
 
 var _ Log = (*spool.Spool)(nil)

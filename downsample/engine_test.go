@@ -268,6 +268,37 @@ func TestEngineLateAndClockClose(t *testing.T) {
 	}
 }
 
+// TestEngineClockCloseUnderLoad: while one generator keeps the raw stream
+// busy (every read returns new records), a stopped generator's window is
+// still closed by the clock.
+func TestEngineClockCloseUnderLoad(t *testing.T) {
+	f := newFakeLog()
+	clock := &fakeClock{t: t0.Add(10 * time.Second)}
+	var mu sync.Mutex
+	next := t0.Add(10 * time.Second)
+	f.onRead = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		next = next.Add(10 * time.Millisecond)
+		clock.Set(next)
+		f.appendReadings(reading("busy", next.UnixNano(), 900))
+	}
+	f.appendReadings(reading("stopped", at(10*time.Second), 450))
+	r := startEngine(t, f, EngineOptions{Now: clock.Now})
+	waitFor(t, "stopped generator's point", func() bool {
+		pts, _ := f.points()
+		for _, p := range pts {
+			if p.GeneratorID == "stopped" {
+				return true
+			}
+		}
+		return false
+	})
+	if st := r.e.Status(); st.Windows == 0 || st.Position == 0 || st.Generators != 2 {
+		t.Errorf("status %+v", st)
+	}
+}
+
 // alarmRecorder is an AlarmPublisher that checks that the alarm's point is
 // already committed and can be made to fail or block.
 type alarmRecorder struct {

@@ -26,6 +26,7 @@ type fakeLog struct {
 	closed      bool   // every call fails with spool.ErrClosed
 	commits     int    // successful commits
 	onCommit    func() // called after each successful commit, lock held
+	onRead      func() // called before each ReadAfter, lock not held
 }
 
 var errInjected = errors.New("injected failure")
@@ -72,6 +73,9 @@ func (f *fakeLog) wake(stream string) {
 }
 
 func (f *fakeLog) ReadAfter(stream string, after uint64, max int) (spool.Batch, error) {
+	if f.onRead != nil {
+		f.onRead()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.fail(&f.failReads); err != nil {

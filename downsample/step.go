@@ -33,8 +33,8 @@ func (e *Engine) recover() error {
 }
 
 // step reads one batch of raw records after the current position, offers
-// them to the windows, applies the clock when there was nothing new, and
-// commits. It reports idle when the raw stream had nothing new.
+// them to the windows, applies the clock once the end of the stream is
+// reached, and commits. It reports idle when the raw stream had nothing new.
 func (e *Engine) step() (idle bool, err error) {
 	if e.w == nil { // a commit failed: memory is ahead of the spool
 		if err := e.recover(); err != nil {
@@ -47,10 +47,13 @@ func (e *Engine) step() (idle bool, err error) {
 	}
 	now := e.o.Now()
 	e.process(b, now)
-	idle = len(b.Records) == 0
-	if idle {
+	// A batch that is not full reached the end of the stream: everything
+	// that has arrived is in the windows, so the clock may close them.
+	// (While a backlog is read, full batches, it must not.)
+	if len(b.Records) < e.o.BatchSize {
 		e.w.Tick(now)
 	}
+	idle = len(b.Records) == 0
 	if err := e.commit(); err != nil {
 		e.w = nil
 		return false, err
@@ -138,6 +141,11 @@ func (e *Engine) gauges() {
 	e.m.generators.Set(float64(gens))
 	e.m.position.Set(float64(e.pos))
 	e.m.cursor.Set(float64(e.acked))
+	e.statusMu.Lock()
+	e.status.Position, e.status.Cursor = e.pos, e.acked
+	e.status.OpenWindows, e.status.Generators = open, gens
+	e.status.Windows += uint64(len(e.pts))
+	e.statusMu.Unlock()
 }
 
 // alarms publishes the committed points whose label differs from the last
