@@ -28,6 +28,8 @@ type Agent struct {
 	in      *intake.Intake
 	fwds    []*uplink.Forwarder
 	fwdRun  *fwdRun
+	dsStop  func()
+	dsDone  chan struct{}
 	sinks   []uplink.Sink
 	http    *httpapi.Server
 	monitor *spoolMonitor
@@ -72,6 +74,9 @@ func (a *Agent) start(ctx context.Context) error {
 	if err = a.startForwarders(); err != nil {
 		return err
 	}
+	if err = a.startDownsample(); err != nil {
+		return fmt.Errorf("downsample: %w", err)
+	}
 	return a.startIntake(ctx)
 }
 
@@ -108,6 +113,9 @@ func (a *Agent) shutdown() error {
 	defer cancel()
 	if a.in != nil {
 		errs = append(errs, a.in.Stop(ctx))
+	}
+	if a.dsStop != nil {
+		a.dsStop()
 	}
 	a.drainForwarders(a.cfg.Uplink.DrainTimeout)
 	errs = append(errs, a.closeAll())
