@@ -38,7 +38,8 @@ type EngineOptions struct {
 	// readings arrive, closing the windows of silent generators (default 1s).
 	TickInterval time.Duration
 	// RetryDelay is the first wait after a failed spool operation or alarm
-	// publication; spool retries double it up to MaxRetryDelay (default 100ms).
+	// publication, doubled while failures go on, up to MaxRetryDelay
+	// (default 100ms).
 	RetryDelay time.Duration
 	// MaxRetryDelay caps the wait between spool retries (default 30s).
 	MaxRetryDelay time.Duration

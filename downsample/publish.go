@@ -36,11 +36,13 @@ type AlarmPublisher interface {
 // carries state, not history) and retries a failed one until it succeeds
 // or a newer state replaces it.
 type publisher struct {
-	pub     AlarmPublisher
-	timeout time.Duration
-	retry   time.Duration
-	log     *slog.Logger
-	m       *metrics
+	pub      AlarmPublisher
+	timeout  time.Duration
+	retry    time.Duration // first retry delay, doubled while failing
+	maxRetry time.Duration
+	log      *slog.Logger
+	m        *metrics
+	failures int // consecutive failed publications
 
 	mu      sync.Mutex
 	pending map[string]Alarm
@@ -48,8 +50,8 @@ type publisher struct {
 }
 
 func newPublisher(p AlarmPublisher, o EngineOptions, m *metrics) *publisher {
-	return &publisher{pub: p, timeout: o.PublishTimeout, retry: o.RetryDelay, log: o.Logger, m: m,
-		pending: map[string]Alarm{}, wake: make(chan struct{}, 1)}
+	return &publisher{pub: p, timeout: o.PublishTimeout, retry: o.RetryDelay, maxRetry: o.MaxRetryDelay,
+		log: o.Logger, m: m, pending: map[string]Alarm{}, wake: make(chan struct{}, 1)}
 }
 
 // enqueue queues a; it never blocks.
@@ -70,6 +72,7 @@ func (p *publisher) enqueue(a Alarm) {
 func (p *publisher) run(ctx context.Context) {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
+	delay := p.retry
 	for {
 		select {
 		case <-ctx.Done():
@@ -77,8 +80,11 @@ func (p *publisher) run(ctx context.Context) {
 		case <-p.wake:
 		case <-retry.C:
 		}
-		if failed := p.drain(ctx); failed {
-			retry.Reset(p.retry)
+		if p.drain(ctx) {
+			retry.Reset(delay)
+			delay = min(2*delay, p.maxRetry)
+		} else {
+			delay = p.retry
 		}
 	}
 }
@@ -90,18 +96,33 @@ func (p *publisher) drain(ctx context.Context) (failed bool) {
 	batch := p.pending
 	p.pending = make(map[string]Alarm, len(batch))
 	p.mu.Unlock()
-	for id, a := range batch {
+	for _, a := range batch {
 		if ctx.Err() != nil {
 			return false
 		}
-		if err := p.publish(ctx, a); err != nil {
+		err := p.publish(ctx, a)
+		p.note(a, err)
+		if err != nil {
 			failed = true
-			p.m.publishErrors.Inc()
-			p.log.Warn("downsample: alarm publish failed", "generator", id, "label", a.Label, "err", err)
 			p.requeue(a)
 		}
 	}
 	return failed
+}
+
+// note counts a publication's outcome and logs the first failure and the
+// recovery once each, not every retry.
+func (p *publisher) note(a Alarm, err error) {
+	switch {
+	case err != nil:
+		p.m.publishErrors.Inc()
+		if p.failures++; p.failures == 1 {
+			p.log.Warn("downsample: alarm publish failed, retrying", "generator", a.GeneratorID, "label", a.Label, "err", err)
+		}
+	case p.failures > 0:
+		p.log.Info("downsample: alarm publishing recovered", "failures", p.failures)
+		p.failures = 0
+	}
 }
 
 func (p *publisher) publish(ctx context.Context, a Alarm) error {
