@@ -200,3 +200,40 @@ func TestExtremeTimes(t *testing.T) {
 		}
 	}
 }
+
+func TestManyGenerators(t *testing.T) {
+	w, _ := NewWindower(Options{})
+	const gens, perWindow, windows = 500, 6, 3
+	seq := uint64(0)
+	for k := range windows * perWindow {
+		for g := range gens {
+			seq++
+			ts := at(time.Duration(k)*10*time.Second + time.Duration(g)*time.Millisecond)
+			w.Add(reading(fmt.Sprint("generator", g), ts, int64(1000-k*40-g%7)), seq, t0.Add(time.Hour))
+		}
+	}
+	pts := w.Take(nil)
+	if len(pts) != gens*(windows-1) {
+		t.Fatalf("%d points before the last windows close, want %d", len(pts), gens*(windows-1))
+	}
+	w.Flush()
+	pts = w.Take(pts)
+	checkOrder(t, pts)
+	sortPoints(pts)
+	for i, p := range pts {
+		k := (i%windows)*perWindow + perWindow - 1 // last reading of the window
+		g := p.GeneratorID[len("generator"):]
+		wantTime := at(time.Duration(k)*10*time.Second + time.Duration(atoi(t, g))*time.Millisecond)
+		if p.Time != wantTime || p.Window != at(time.Duration(i%windows)*time.Minute) {
+			t.Fatalf("point %d: %s", i, describe(p))
+		}
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	var n int
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
