@@ -51,7 +51,9 @@ type ForwarderOptions struct {
 	StopGrace time.Duration
 	Backoff   BackoffOptions
 	// Head returns the last sequence number of a stream, for the lag in
-	// Status and metrics (optional: without it LagRecords stays 0).
+	// Status and metrics (optional: without it LagRecords stays 0). It is
+	// called by Status, by each metrics scrape and after each failed send,
+	// not on the send path.
 	Head func(stream string) uint64
 	// DeadLetterStream receives rejected records (default
 	// downsample.StreamDeadLetter).
@@ -68,7 +70,9 @@ type ForwarderStatus struct {
 	Consumer string `json:"consumer"`
 	Cursor   uint64 `json:"cursor"`
 	// LagRecords are spooled records not yet confirmed (needs Head);
-	// LagSeconds is the event-time age of the oldest of them.
+	// LagSeconds is the event-time age of the oldest of them. Both are
+	// computed from the spool when the status is taken, so they grow
+	// while the link is down.
 	LagRecords  uint64     `json:"lag_records"`
 	LagSeconds  float64    `json:"lag_seconds"`
 	Sent        uint64     `json:"sent"`
@@ -96,8 +100,9 @@ type Forwarder struct {
 	sendSeconds                                    prometheus.Observer
 	errs                                           *prometheus.CounterVec
 
-	mu sync.Mutex
-	st ForwarderStatus
+	mu          sync.Mutex
+	st          ForwarderStatus
+	cursorKnown bool // st.Cursor was read from the log (Run started)
 }
 
 // NewForwarder returns a forwarder of o.Stream from log to sink.
@@ -155,8 +160,11 @@ func forwarderDefaults(sink Sink, o ForwarderOptions) ForwarderOptions {
 // Consumer returns the forwarder's cursor name.
 func (f *Forwarder) Consumer() string { return f.o.Consumer }
 
-// Status returns a snapshot of the forwarder and its link.
+// Status returns a snapshot of the forwarder and its link. The lag is
+// computed now from the spool head and the cursor, so it shows the backlog
+// growing while the link is down.
 func (f *Forwarder) Status() ForwarderStatus {
+	f.refreshLag()
 	f.mu.Lock()
 	st := f.st
 	f.mu.Unlock()
@@ -177,6 +185,8 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		return fmt.Errorf("uplink %s: cursor: %w", f.o.Consumer, err)
 	}
 	f.setCursor(after)
+	f.o.Metrics.track(f)
+	defer f.o.Metrics.untrack(f)
 	f.lg.Info("forwarder started", "consumer", f.o.Consumer, "cursor", after)
 	for {
 		next, err := f.step(ctx, after)
@@ -281,16 +291,11 @@ func (f *Forwarder) ack(seq uint64) uint64 {
 	return seq
 }
 
+// setCursor records the cursor; the lag is computed from it when asked
+// (Status, a metrics scrape, a failed send).
 func (f *Forwarder) setCursor(seq uint64) {
-	var lag uint64
-	if f.o.Head != nil {
-		if h := f.o.Head(f.o.Stream); h > seq {
-			lag = h - seq
-		}
-	}
-	f.lagRecords.Set(float64(lag))
 	f.mu.Lock()
-	f.st.Cursor, f.st.LagRecords = seq, lag
+	f.st.Cursor, f.cursorKnown = seq, true
 	f.mu.Unlock()
 }
 
@@ -298,7 +303,6 @@ func (f *Forwarder) caughtUp() {
 	if f.prio {
 		f.link.setPriority(f, prioState{})
 	}
-	f.setLagSeconds(0)
 }
 
 // setBacklog tells the link that this (priority) forwarder has a backlog,
@@ -309,13 +313,6 @@ func (f *Forwarder) setBacklog(failing bool) {
 	}
 }
 
-func (f *Forwarder) setLagSeconds(s float64) {
-	f.lagSeconds.Set(s)
-	f.mu.Lock()
-	f.st.LagSeconds = s
-	f.mu.Unlock()
-}
-
 // deliver sends recs until the sink confirmed every record or a rejected
 // record went to the dead-letter stream. It returns only ctx's error.
 func (f *Forwarder) deliver(ctx context.Context, recs []spool.Record) error {
@@ -323,7 +320,6 @@ func (f *Forwarder) deliver(ctx context.Context, recs []spool.Record) error {
 	for i, r := range recs {
 		msgs[i] = Message(r)
 	}
-	f.setLagSeconds(max(0, f.clk.Now().Sub(time.Unix(0, recs[0].Time)).Seconds()))
 	return f.sendAll(ctx, msgs)
 }
 
@@ -385,7 +381,7 @@ func (f *Forwarder) sendRetrying(ctx context.Context, msgs []Message) ([]Message
 		}
 		f.link.failure(err)
 		f.setBacklog(true)
-		f.setLagSeconds(max(0, f.clk.Now().Sub(time.Unix(0, msgs[0].Time)).Seconds()))
+		f.refreshLag()
 		if err := f.bo.wait(ctx, RetryAfter(err)); err != nil {
 			return msgs, err
 		}

@@ -1,6 +1,10 @@
 package uplink
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the uplink's Prometheus metrics, shared by every forwarder
 // and link. Create one with NewMetrics and pass it in the Options.
@@ -15,6 +19,9 @@ type Metrics struct {
 	lagSeconds  *prometheus.GaugeVec   // sink, stream
 	sendSeconds *prometheus.HistogramVec
 	linkState   *prometheus.GaugeVec // sink
+
+	mu      sync.Mutex
+	running map[*Forwarder]struct{} // forwarders whose lag a scrape refreshes
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -39,7 +46,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.sentRecords, m.sentBytes, m.batches, m.errors,
-			m.deadLetters, m.dropped, m.lagRecords, m.lagSeconds, m.sendSeconds, m.linkState} {
+			m.deadLetters, m.dropped, lagCollector{m}, m.sendSeconds, m.linkState} {
 			reg.MustRegister(c)
 		}
 	}
