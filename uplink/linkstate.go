@@ -29,6 +29,18 @@ func (s LinkState) String() string {
 // MarshalText renders the state by name in /status JSON.
 func (s LinkState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText parses a state name, so that clients of /status (such as
+// `edgespool status`) can decode what MarshalText wrote.
+func (s *LinkState) UnmarshalText(b []byte) error {
+	for i, name := range linkStateNames {
+		if string(b) == name {
+			*s = LinkState(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown link state %q", b)
+}
+
 // LinkOptions configure a Link. Zero values mean the defaults.
 type LinkOptions struct {
 	// DownAfter is how long sends must keep failing before the link counts

@@ -2,6 +2,7 @@ package uplink
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -76,4 +77,24 @@ func metricValue(t *testing.T, c prometheus.Metric) float64 {
 		return d.Gauge.GetValue()
 	}
 	return d.Counter.GetValue()
+}
+
+func TestLinkStateJSONRoundTrip(t *testing.T) {
+	for _, want := range []LinkState{LinkUp, LinkRetrying, LinkDown} {
+		b, err := json.Marshal(ForwarderStatus{Link: LinkStatus{State: want}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), `"state":"`+want.String()+`"`) {
+			t.Fatalf("%v encoded as %s", want, b)
+		}
+		var got ForwarderStatus
+		if err := json.Unmarshal(b, &got); err != nil || got.Link.State != want {
+			t.Fatalf("%s decoded as %v, %v", b, got.Link.State, err)
+		}
+	}
+	var s LinkState
+	if err := json.Unmarshal([]byte(`"sideways"`), &s); err == nil {
+		t.Fatal("unknown state decoded without error")
+	}
 }
