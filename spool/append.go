@@ -28,6 +28,7 @@ const (
 type op struct {
 	kind     opKind
 	recs     []Record
+	enc      *encodedBatch
 	consumer string
 	stream   string
 	seq      uint64
@@ -215,7 +216,8 @@ func (s *Spool) Append(ctx context.Context, recs []Record) error {
 		return err
 	}
 	start := time.Now()
-	err := s.submit(ctx, &op{kind: opAppend, recs: recs})
+	enc := encodeBatch(recs, s.opts.Now().UnixNano())
+	err := s.submit(ctx, &op{kind: opAppend, recs: recs, enc: enc})
 	s.m.appendLatency.Observe(time.Since(start).Seconds())
 	if err != nil {
 		return fmt.Errorf("spool append: %w", err)
@@ -251,7 +253,7 @@ func (s *Spool) Commit(consumer, stream string, ackSeq uint64, meta []byte, deri
 		return err
 	}
 	o := &op{kind: opCommit, consumer: consumer, stream: stream, seq: ackSeq,
-		meta: append([]byte(nil), meta...), recs: derived}
+		meta: append([]byte(nil), meta...), recs: derived, enc: encodeBatch(derived, s.opts.Now().UnixNano())}
 	if err := s.submit(context.Background(), o); err != nil {
 		return fmt.Errorf("spool commit %s/%s %d: %w", consumer, stream, ackSeq, err)
 	}

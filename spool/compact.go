@@ -117,13 +117,33 @@ func (s *Spool) copyLive(path string) error {
 	s.dbMu.RLock()
 	err = guard(func() error { return bolt.Compact(dst, s.db, compactTxBytes) })
 	s.dbMu.RUnlock()
-	if err == nil && !s.opts.NoSync {
-		err = dst.Sync()
+	var used int64
+	if err == nil {
+		err = dst.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil })
 	}
 	if cerr := dst.Close(); err == nil {
 		err = cerr
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return truncateSync(path, used)
+}
+
+// truncateSync cuts the file to the pages in use (bbolt grows files ahead
+// in steps) and syncs it.
+func truncateSync(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && size > 0 && fi.Size() > size {
+		if err := f.Truncate(size); err != nil {
+			return err
+		}
+	}
+	return f.Sync()
 }
 
 // switchFile replaces the spool file with the compacted copy and reopens.

@@ -67,8 +67,8 @@ is refused as corrupt (moved aside, see Corruption).
 
 	off  len  field
 	0    1    version = 1
-	1    4    CRC-32C of: stream name, one NUL byte, the 8-byte key,
-	          bytes 5..end
+	1    4    CRC-32C of: stream name, one NUL byte, bytes 5..end,
+	          the 8-byte key
 	5    8    Appended  Unix nanoseconds at which the spool accepted it
 	13   8    Time      event time, Unix nanoseconds (two's complement)
 	21   n    uvarint length of Key

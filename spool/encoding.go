@@ -56,6 +56,16 @@ func logicalSize(valueLen int) int64 { return int64(8 + valueLen) }
 // appendRecord appends the encoded value of r (with seq and appended time)
 // to dst.
 func appendRecord(dst []byte, r *Record, seq uint64, appended int64) []byte {
+	dst, partial := appendRecordBody(dst, r, appended)
+	sealRecord(dst[len(dst)-recordLen(r):], partial, seq)
+	return dst
+}
+
+// appendRecordBody appends the value of r with its CRC left open: the
+// returned partial CRC covers the stream name and the body; sealRecord adds
+// the Seq once the commit loop has assigned it. Callers encode in their own
+// goroutine, so the loop only seals and puts.
+func appendRecordBody(dst []byte, r *Record, appended int64) ([]byte, uint32) {
 	start := len(dst)
 	dst = append(dst, formatVersion, 0, 0, 0, 0)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(appended))
@@ -63,20 +73,61 @@ func appendRecord(dst []byte, r *Record, seq uint64, appended int64) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(r.Key)))
 	dst = append(dst, r.Key...)
 	dst = append(dst, r.Value...)
-	crc := recordCRC(r.Stream, seq, dst[start+5:])
-	binary.BigEndian.PutUint32(dst[start+1:], crc)
-	return dst
+	return dst, bodyCRC(r.Stream, dst[start+5:])
 }
 
-// recordCRC covers the stream name, the key and the value after the CRC,
-// so a value found anywhere in the file can be attributed to its stream and
-// sequence number.
+// sealRecord completes the CRC of an encoded value with its Seq.
+func sealRecord(v []byte, partial uint32, seq uint64) {
+	binary.BigEndian.PutUint32(v[1:], sealCRC(partial, seq))
+}
+
+// The record CRC covers the stream name, one NUL byte, the value after the
+// CRC field, then the 8-byte key, so a value found anywhere in the file can
+// be attributed to its stream and sequence number.
+func bodyCRC(stream string, body []byte) uint32 {
+	return crc32.Update(streamSeed(stream), castagnoli, body)
+}
+
+// streamSeed is the CRC of the stream name and its NUL byte.
+func streamSeed(stream string) uint32 {
+	var buf [maxStreamName + 1]byte
+	if len(stream) > maxStreamName {
+		return crc32.Update(crc32.Update(0, castagnoli, []byte(stream)), castagnoli, []byte{0})
+	}
+	n := copy(buf[:], stream)
+	return crc32.Update(0, castagnoli, buf[:n+1])
+}
+
+func sealCRC(partial uint32, seq uint64) uint32 {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return crc32.Update(partial, castagnoli, k[:])
+}
+
 func recordCRC(stream string, seq uint64, body []byte) uint32 {
-	var k [9]byte
-	binary.BigEndian.PutUint64(k[1:], seq)
-	crc := crc32.Update(0, castagnoli, []byte(stream))
-	crc = crc32.Update(crc, castagnoli, k[:])
-	return crc32.Update(crc, castagnoli, body)
+	return sealCRC(bodyCRC(stream, body), seq)
+}
+
+// encodedBatch holds the values of one Append or Commit call, encoded in
+// one arena by the caller before it queues.
+type encodedBatch struct {
+	vals    [][]byte
+	partial []uint32
+}
+
+func encodeBatch(recs []Record, appended int64) *encodedBatch {
+	total := 0
+	for i := range recs {
+		total += recordLen(&recs[i])
+	}
+	arena := make([]byte, 0, total)
+	e := &encodedBatch{vals: make([][]byte, len(recs)), partial: make([]uint32, len(recs))}
+	for i := range recs {
+		start := len(arena)
+		arena, e.partial[i] = appendRecordBody(arena, &recs[i], appended)
+		e.vals[i] = arena[start:len(arena):len(arena)]
+	}
+	return e
 }
 
 // recordView is a decoded record whose Key and Value alias the input.

@@ -209,7 +209,8 @@ func TestTrimFrontAfterPutsInSameTransaction(t *testing.T) {
 			upTo := uint64(n / 2)
 			err := s.update(func(tx *bolt.Tx) error {
 				w := s.newWtx(tx)
-				if err := w.appendRecords(recs("raw", n, 30)); err != nil {
+				rs := recs("raw", n, 30)
+				if err := w.appendRecords(rs, encodeBatch(rs, w.now)); err != nil {
 					return err
 				}
 				_, _, err := w.trimFront("raw", func(seq uint64, _ []byte) bool { return seq <= upTo }, nil)

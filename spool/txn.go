@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -173,7 +174,7 @@ func (w *wtx) bucket(name string) (*bolt.Bucket, error) {
 func (w *wtx) apply(o *op) error {
 	switch o.kind {
 	case opAppend:
-		return w.appendRecords(o.recs)
+		return w.appendRecords(o.recs, o.enc)
 	case opAck:
 		return w.ack(o.consumer, o.stream, o.seq)
 	case opCommit:
@@ -188,16 +189,13 @@ func opError(err error) bool {
 	return errors.Is(err, ErrFull) || errors.Is(err, ErrOutOfRange)
 }
 
-// appendRecords assigns sequence numbers and stores recs.
-func (w *wtx) appendRecords(recs []Record) error {
+// appendRecords assigns sequence numbers and stores recs, whose values enc
+// holds encoded.
+func (w *wtx) appendRecords(recs []Record, enc *encodedBatch) error {
 	if err := w.admit(recs); err != nil {
 		return err
 	}
-	total := 0
-	for i := range recs {
-		total += recordLen(&recs[i]) + 8
-	}
-	arena := make([]byte, 0, total)
+	keys := make([]byte, 0, 8*len(recs))
 	for i := range recs {
 		r := &recs[i]
 		b, err := w.bucket(r.Stream)
@@ -207,17 +205,17 @@ func (w *wtx) appendRecords(recs []Record) error {
 		st := w.stream(r.Stream)
 		st.LastSeq++
 		r.Seq = st.LastSeq
-		start := len(arena)
-		arena = binary64(arena, r.Seq)
-		arena = appendRecord(arena, r, r.Seq, w.now)
-		k, v := arena[start:start+8], arena[start+8:]
-		if err := b.Put(k, v); err != nil {
+		v := enc.vals[i]
+		sealRecord(v, enc.partial[i], r.Seq)
+		keys = binary64(keys, r.Seq)
+		if err := b.Put(keys[len(keys)-8:], v); err != nil {
 			return fmt.Errorf("put %s/%d: %w", r.Stream, r.Seq, err)
 		}
+		size := logicalSize(len(v))
 		st.Records++
-		st.Bytes += logicalSize(len(v))
+		st.Bytes += size
 		w.appended[r.Stream]++
-		w.appendedBytes[r.Stream] += logicalSize(len(v))
+		w.appendedBytes[r.Stream] += size
 	}
 	return nil
 }
@@ -251,7 +249,7 @@ func (w *wtx) commit(o *op) error {
 	if last := w.peekStream(o.stream).LastSeq; o.seq > last {
 		return fmt.Errorf("commit at %d beyond last seq %d: %w", o.seq, last, ErrOutOfRange)
 	}
-	if err := w.appendRecords(o.recs); err != nil {
+	if err := w.appendRecords(o.recs, o.enc); err != nil {
 		return err
 	}
 	c := w.cursor(id)
@@ -350,6 +348,12 @@ func (w *wtx) publish() {
 // trimFront deletes records from the oldest end of a stream while more
 // returns true, and returns how many and how many logical bytes it deleted.
 // Each deleted record is passed to onDelete.
+//
+// A first pass finds the last record to delete; the second deletes from
+// there backwards with Delete and Prev. Delete followed by Next skips an
+// element when the leaf was already changed in the same transaction (the
+// cursor then walks the node, whose elements shift); elements before the
+// deleted one never shift, so Prev is always right.
 func (w *wtx) trimFront(stream string, more func(seq uint64, v []byte) bool,
 	onDelete func(seq uint64)) (n uint64, freed int64, err error) {
 	b, err := w.bucket(stream)
@@ -357,36 +361,45 @@ func (w *wtx) trimFront(stream string, more func(seq uint64, v []byte) bool,
 		return 0, 0, err
 	}
 	c := b.Cursor()
-	k, v := c.First()
-	var last uint64
-	for k != nil {
+	var last [8]byte
+	for k, v := c.First(); k != nil; k, v = c.Next() {
 		seq, _ := keySeq(k)
 		if !more(seq, v) {
 			break
 		}
-		last = seq
-		size := logicalSize(len(v))
-		var key [8]byte
-		copy(key[:], k)
-		if err := c.Delete(); err != nil {
-			return n, freed, fmt.Errorf("delete %s/%d: %w", stream, seq, err)
-		}
 		n++
-		freed += size
+		freed += logicalSize(len(v))
+		copy(last[:], k)
 		if onDelete != nil {
 			onDelete(seq)
 		}
-		// Seek rather than Next: Next after Delete skips an element when
-		// the leaf was already modified in this transaction.
-		k, v = c.Seek(key[:])
 	}
-	if n > 0 {
-		st := w.stream(stream)
-		st.Records -= n
-		st.Bytes -= freed
-		st.Trimmed = max(st.Trimmed, last)
+	if n == 0 {
+		return 0, 0, nil
 	}
+	if err := deleteBackwards(c, last[:], n); err != nil {
+		return 0, 0, fmt.Errorf("trim %s: %w", stream, err)
+	}
+	st := w.stream(stream)
+	st.Records -= n
+	st.Bytes -= freed
+	st.Trimmed = max(st.Trimmed, binary.BigEndian.Uint64(last[:]))
 	return n, freed, nil
+}
+
+// deleteBackwards deletes n records ending at key last.
+func deleteBackwards(c *bolt.Cursor, last []byte, n uint64) error {
+	k, _ := c.Seek(last)
+	for i := uint64(0); i < n; i++ {
+		if k == nil {
+			return fmt.Errorf("record vanished during trim: %w", ErrCorrupt)
+		}
+		if err := c.Delete(); err != nil {
+			return err
+		}
+		k, _ = c.Prev()
+	}
+	return nil
 }
 
 // commitTime is when the transaction started, for age decisions.
