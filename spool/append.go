@@ -153,6 +153,9 @@ func (s *Spool) loop() {
 			s.runBatch(batch)
 			ran = true
 		}
+		if s.needRecover.Load() {
+			s.recoverRuntime()
+		}
 		if !ran && s.hasPurges() {
 			s.maintain()
 		}

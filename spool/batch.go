@@ -93,9 +93,8 @@ func (s *Spool) update(fn func(tx *bolt.Tx) error) error {
 // failOps reports a failed transaction to every op of the batch.
 func (s *Spool) failOps(ops []*op, err error) {
 	s.m.commitErrors.Inc()
-	if errors.Is(err, ErrCorrupt) {
-		s.m.corruptPanics.Inc()
-		s.log.Error("spool transaction failed on damaged data; the file is checked at next open", "err", err)
+	if errors.Is(err, errDamaged) {
+		s.damaged(err)
 	} else {
 		s.log.Error("spool commit failed", "err", err)
 	}

@@ -158,6 +158,7 @@ func (s *Spool) switchFile(tmp string) error {
 	syncDir(s.path)
 	db, _, err := openBolt(s.path, s.boltOptions(false))
 	if err != nil {
+		s.needRecover.Store(true) // the loop reopens through Open's checks
 		return fmt.Errorf("compact reopen (rename: %v): %w", renameErr, err)
 	}
 	s.db = db

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The corruption table: build a spool file, damage it in a named way, reopen
@@ -340,5 +341,36 @@ func TestFlippedRecordFoundOnReadIsSkippedAndCounted(t *testing.T) {
 	}
 	if metricValue(s.m.corrupt) != 1 {
 		t.Fatal("corrupt record not in metric")
+	}
+}
+
+func TestDamageAtRuntimeIsRecovered(t *testing.T) {
+	// A page damaged while the spool runs: the read that meets it fails,
+	// the commit loop reopens the file through the checks of Open, salvages
+	// it, and the spool carries on with every intact record.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "spool.db")
+	var logs testLogger
+	o := Options{NoSync: true, Consumers: map[string][]string{"raw": {"sink"}}, Logger: logs.logger()}
+	buildCorruptFixture(t, path, o)
+	l := readLayout(t, path)
+	s, err := Open(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p := l.pageOfSeq(1500)
+	writeAt(t, path, p*l.pageSize, garbage(l.pageSize, 11))
+	mustKeep := l.intact(map[int64]bool{p: true}, l.size)
+	if _, err := s.ReadAfter("raw", 1400, 200); err == nil {
+		t.Fatal("read over a garbage page succeeded")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for metricValue(s.m.corruptFiles) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	checkAfterCorruption(t, s, corruption{salvaged: true, keepsCursor: true}, mustKeep, dir, &logs)
+	if logs.count("recovered: spool file reopened") != 1 {
+		t.Fatal("recovery not logged")
 	}
 }

@@ -316,3 +316,35 @@ func (r *scanResult) reconcile(counts map[string]streamCount) {
 		}
 	}
 }
+
+// damaged records a transaction aborted on a damaged page and asks the
+// commit loop to recover the file.
+func (s *Spool) damaged(err error) {
+	s.m.corruptPanics.Inc()
+	if !s.needRecover.Swap(true) {
+		s.log.Error("spool met a damaged page; reopening the file to check and salvage it", "err", err)
+		s.q.wake()
+	}
+}
+
+// recoverRuntime closes the file, reopens it through the checks of Open
+// (salvaging it if needed) and reloads the state. Runs on the commit loop.
+func (s *Spool) recoverRuntime() {
+	s.needRecover.Store(false)
+	s.dbMu.Lock()
+	if s.db != nil {
+		_ = guard(s.db.Close)
+	}
+	db, res, err := s.openFile()
+	s.db = db
+	s.dbMu.Unlock()
+	if err != nil {
+		s.log.Error("spool cannot reopen its file after damage", "err", err)
+		return
+	}
+	if err := s.load(res); err != nil {
+		s.log.Error("spool reload after damage failed", "err", err)
+		return
+	}
+	s.log.Info("recovered: spool file reopened after damage")
+}

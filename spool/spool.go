@@ -83,6 +83,9 @@ type Spool struct {
 	corruptPending map[string]map[uint64]bool
 
 	closed atomic.Bool
+	// needRecover asks the commit loop to reopen (and salvage) the file
+	// after a transaction met a damaged page.
+	needRecover atomic.Bool
 	// backstopCap lowers the cap while the file sits at its size backstop.
 	backstopCap atomic.Int64
 	lastCompact time.Time

@@ -10,14 +10,18 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// errDamaged marks a transaction that bbolt aborted with a panic or a
+// memory fault: a page of the file is damaged.
+var errDamaged = fmt.Errorf("panic on a damaged page: %w", ErrCorrupt)
+
 // guard runs fn with memory faults turned into panics and recovers any
-// panic as ErrCorrupt: bbolt panics (or faults) on damaged pages.
+// panic as errDamaged: bbolt panics (or faults) on damaged pages.
 func guard(fn func() error) (err error) {
 	old := debug.SetPanicOnFault(true)
 	defer debug.SetPanicOnFault(old)
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("bbolt panic: %v: %w", r, ErrCorrupt)
+			err = fmt.Errorf("bbolt: %v: %w", r, errDamaged)
 		}
 	}()
 	return fn()
@@ -35,7 +39,11 @@ func (s *Spool) view(fn func(tx *bolt.Tx) error) error {
 		return fmt.Errorf("begin read: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	return guard(func() error { return fn(tx) })
+	err = guard(func() error { return fn(tx) })
+	if errors.Is(err, errDamaged) {
+		s.damaged(err)
+	}
+	return err
 }
 
 // wtx is one read-write transaction of the commit loop with working copies
