@@ -26,10 +26,9 @@ const (
 	crashEnvPath  = "EDGESPOOL_DOWNSAMPLE_CRASH_SPOOL"
 	crashEnvBatch = "EDGESPOOL_DOWNSAMPLE_CRASH_BATCH"
 	crashEnvFast  = "EDGESPOOL_DOWNSAMPLE_CRASH_FAST_CLOCK"
+	crashEnvNow   = "EDGESPOOL_DOWNSAMPLE_CRASH_NOW"
 	crashSeed     = 20240301
 )
-
-var crashNow = t0.Add(3 * time.Hour) // fixed wall clock of the children
 
 func crashSpoolOptions() spool.Options {
 	return spool.Options{Consumers: map[string][]string{StreamRaw: {DefaultConsumer}}}
@@ -46,8 +45,12 @@ func TestCrashChild(t *testing.T) {
 		t.Fatalf("open spool: %v", err)
 	}
 	batch, _ := strconv.Atoi(os.Getenv(crashEnvBatch))
-	now := func() time.Time { return crashNow }
-	if base, err := strconv.ParseInt(os.Getenv(crashEnvFast), 10, 64); err == nil {
+	base, err := strconv.ParseInt(os.Getenv(crashEnvNow), 10, 64)
+	if err != nil {
+		t.Fatalf("%s: %v", crashEnvNow, err)
+	}
+	now := func() time.Time { return time.Unix(0, base) }
+	if os.Getenv(crashEnvFast) != "" {
 		start := time.Now()
 		now = func() time.Time { return time.Unix(0, base).Add(600 * time.Since(start)) }
 	}
@@ -65,11 +68,11 @@ func TestCrashRecovery(t *testing.T) {
 		t.Skip("spawns and kills processes")
 	}
 	rng := rand.New(rand.NewPCG(crashSeed, 1))
-	stream := randomStream(rng, 6000)
+	stream := randomStream(rng, 10000)
 	path := filepath.Join(t.TempDir(), "spool.db")
 	fillRaw(t, path, stream)
 	crashLoop(t, rng, path, stream, nil)
-	got := drainInProcess(t, path, len(stream), len(reference(Options{}, stream)))
+	got := drainInProcess(t, path, stream, len(reference(Options{}, stream)))
 	want := reference(Options{}, stream)
 	checkOrder(t, got)
 	comparePoints(t, got, want)
@@ -84,11 +87,11 @@ func TestCrashRecoveryRunningClock(t *testing.T) {
 		t.Skip("spawns and kills processes")
 	}
 	rng := rand.New(rand.NewPCG(crashSeed, 2))
-	stream := randomStream(rng, 6000)
+	stream := randomStream(rng, 10000)
 	path := filepath.Join(t.TempDir(), "spool.db")
 	fillRaw(t, path, stream)
-	crashLoop(t, rng, path, stream, []string{crashEnvFast + "=" + strconv.FormatInt(t0.UnixNano(), 10)})
-	got := drainInProcess(t, path, len(stream), 0)
+	crashLoop(t, rng, path, stream, []string{crashEnvFast + "=1"})
+	got := drainInProcess(t, path, stream, 0)
 	checkOrder(t, got)
 	valid := map[Reading]bool{}
 	for _, r := range stream {
@@ -112,7 +115,8 @@ func crashLoop(t *testing.T, rng *rand.Rand, path string, stream []Reading, env 
 	kills, partial := 0, 0
 	for round := range 12 {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashEnvPath+"="+path, crashEnvBatch+"="+strconv.Itoa(1+rng.IntN(12)))
+		cmd.Env = append(os.Environ(), crashEnvPath+"="+path, crashEnvBatch+"="+strconv.Itoa(1+rng.IntN(12)),
+			crashEnvNow+"="+strconv.FormatInt(crashStart(stream).UnixNano(), 10))
 		cmd.Env = append(cmd.Env, env...)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Start(); err != nil {
@@ -178,20 +182,31 @@ func fillRaw(t *testing.T, path string, stream []Reading) {
 	}
 }
 
+// crashStart is the children's wall clock: the stream's latest event time,
+// so that no reading is in the future (the stream spans far less than the
+// retention).
+func crashStart(stream []Reading) time.Time {
+	last := stream[0].Time
+	for _, r := range stream {
+		last = max(last, r.Time)
+	}
+	return time.Unix(0, last)
+}
+
 // drainInProcess runs the engine on the spool with a running clock until it
 // has read all n readings, no window is open and at least want points are
 // out, and returns the downsampled stream.
-func drainInProcess(t *testing.T, path string, n, want int) []Point {
+func drainInProcess(t *testing.T, path string, stream []Reading, want int) []Point {
 	t.Helper()
 	s, err := spool.Open(path, crashSpoolOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	clock := &fakeClock{t: crashNow}
+	clock := &fakeClock{t: crashStart(stream)}
 	r := startEngine(t, s, EngineOptions{Now: clock.Now})
 	waitFor(t, fmt.Sprintf("%d points", want), func() bool {
-		if r.counter("position") != float64(n) {
+		if r.counter("position") != float64(len(stream)) {
 			return false
 		}
 		clock.Set(clock.Now().Add(time.Minute))

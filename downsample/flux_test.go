@@ -44,7 +44,7 @@ func TestFluxEquivalence(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "spool.db")
 	fillRaw(t, path, stream)
 	got := map[string]Point{}
-	for _, p := range drainInProcess(t, path, len(stream), 1) {
+	for _, p := range drainInProcess(t, path, stream, 1) {
 		got[fmt.Sprint(p.GeneratorID, " ", p.Window)] = p
 	}
 	want := map[string]fluxRow{}
