@@ -17,6 +17,8 @@
 #   EDGESPOOL_DIST        output directory (default: <repo>/dist)
 #   EDGESPOOL_TOOLS       tool prefix holding bin/nfpm (default: /opt/edgespool-tools)
 #   EDGESPOOL_MAINTAINER  package maintainer field
+#   EDGESPOOL_CONFIG      default config to package (default: packaging/edgespool.yaml)
+#   EDGESPOOL_MOSQUITTO_CONF  broker snippet (default: packaging/mosquitto-edgespool.conf)
 #   SOURCE_DATE_EPOCH     file times in the packages (default: last commit time)
 set -euo pipefail
 
@@ -30,6 +32,8 @@ NFPM="$TOOLS/bin/nfpm"
 DIST="${EDGESPOOL_DIST:-$ROOT/dist}"
 ARCHES="${EDGESPOOL_ARCHES:-amd64 arm64 armv7}"
 FORMATS="${EDGESPOOL_FORMATS:-deb rpm}"
+export EDGESPOOL_CONFIG="${EDGESPOOL_CONFIG:-packaging/edgespool.yaml}"
+export EDGESPOOL_MOSQUITTO_CONF="${EDGESPOOL_MOSQUITTO_CONF:-packaging/mosquitto-edgespool.conf}"
 export EDGESPOOL_MAINTAINER="${EDGESPOOL_MAINTAINER:-edgespool maintainers <maintainers@edgespool.invalid>}"
 
 log() { echo "build: $*" >&2; }
@@ -91,7 +95,7 @@ go_target() {
 # once it exists.
 commands() {
 	echo ./agent/cmd/edgespool
-	if [[ -d sim/cmd/edgespool-sim ]]; then echo ./sim/cmd/edgespool-sim; fi
+	if compgen -G 'sim/cmd/edgespool-sim/*.go' >/dev/null; then echo ./sim/cmd/edgespool-sim; fi
 }
 
 build_binaries() { # arch outdir
@@ -122,7 +126,7 @@ check_inputs() {
 	[[ -x $NFPM ]] || die "$NFPM not found: run .ci/setup (or set EDGESPOOL_TOOLS)"
 	command -v go >/dev/null || die "go not found in PATH"
 	local f
-	for f in packaging/edgespool.yaml packaging/mosquitto-edgespool.conf; do
+	for f in "$EDGESPOOL_CONFIG" "$EDGESPOOL_MOSQUITTO_CONF"; do
 		[[ -f $f ]] || die "$f is missing (the default config and the broker snippet ship in the package)"
 	done
 }
@@ -142,6 +146,7 @@ main() {
 	# dist/ holds the packages of this build only.
 	rm -f "$DIST"/edgespool_*.deb "$DIST"/edgespool-*.rpm "$DIST/SHA256SUMS"
 	printf '%s\n' "$VERSION" >"$DIST/VERSION"
+	printf '%s\n' "$COMMIT" >"$DIST/COMMIT"
 	local arch bindir
 	for arch in $ARCHES; do
 		bindir="$DIST/bin/linux_$arch"
