@@ -34,6 +34,11 @@ type EngineOptions struct {
 	// step (default 16384: fewer, larger commits mean fewer fsyncs and less
 	// flash wear when the engine catches up with a backlog).
 	BatchSize int
+	// CommitInterval is how long a cursor move without finished windows may
+	// wait to be committed, so that a trickle of readings does not cost a
+	// spool transaction (two fsyncs) each (default 1s; negative: commit
+	// every step). Finished windows are always committed at once.
+	CommitInterval time.Duration
 	// TickInterval is how often the wall clock is applied while no new
 	// readings arrive, closing the windows of silent generators (default 1s).
 	TickInterval time.Duration
@@ -67,6 +72,7 @@ func (o EngineOptions) withDefaults() (EngineOptions, error) {
 		o.BatchSize = 16384
 	}
 	o.TickInterval = orDuration(o.TickInterval, time.Second)
+	o.CommitInterval = orDuration(o.CommitInterval, time.Second)
 	o.RetryDelay = orDuration(o.RetryDelay, 100*time.Millisecond)
 	o.MaxRetryDelay = orDuration(o.MaxRetryDelay, 30*time.Second)
 	o.PublishTimeout = orDuration(o.PublishTimeout, 5*time.Second)
@@ -97,15 +103,16 @@ type Engine struct {
 	m   *metrics
 	pub *publisher
 
-	w       *Windower
-	pos     uint64 // last raw seq processed
-	acked   uint64 // durable cursor
-	counted uint64 // readings up to here are already in the metrics
-	labels  map[string]string
-	pts     []Point
-	recs    []spool.Record
-	meta    []byte
-	running sync.Mutex
+	w          *Windower
+	pos        uint64 // last raw seq processed
+	acked      uint64 // durable cursor
+	lastCommit time.Time
+	counted    uint64 // readings up to here are already in the metrics
+	labels     map[string]string
+	pts        []Point
+	recs       []spool.Record
+	meta       []byte
+	running    sync.Mutex
 
 	statusMu sync.Mutex
 	status   Status

@@ -467,6 +467,30 @@ func TestEngineCountsOnceAcrossRestart(t *testing.T) {
 	}
 }
 
+// TestEngineCommitInterval: a cursor that moves without finished windows
+// is committed once per CommitInterval, finished windows at once.
+func TestEngineCommitInterval(t *testing.T) {
+	f := newFakeLog()
+	clock := &fakeClock{t: t0.Add(time.Minute)}
+	r := startEngine(t, f, EngineOptions{Now: clock.Now})
+	commits := func() int { f.mu.Lock(); defer f.mu.Unlock(); return f.commits }
+	for i := range 20 { // each reading replaces the window's reading: the cursor may move
+		f.appendReadings(reading("g", at(time.Duration(i)*time.Second), 900))
+	}
+	caughtUp(t, r, f)
+	time.Sleep(20 * time.Millisecond)
+	if n := commits(); n > 1 {
+		t.Errorf("%d commits within one interval", n)
+	}
+	clock.Set(clock.Now().Add(1100 * time.Millisecond))
+	waitFor(t, "interval commit", func() bool {
+		cur, _, _ := f.Cursor(DefaultConsumer, StreamRaw)
+		return cur == 19
+	})
+	f.appendReadings(reading("g", at(66*time.Second), 900))
+	waitPoints(t, f, 1)
+}
+
 func TestNewEngineRejectsBadOptions(t *testing.T) {
 	if _, err := NewEngine(newFakeLog(), EngineOptions{Options: Options{Rules: []Rule{{Field: "oil"}}}}); !errors.Is(err, ErrBadRule) {
 		t.Errorf("bad rule: %v", err)

@@ -54,7 +54,7 @@ func (e *Engine) step() (idle bool, err error) {
 		e.w.Tick(now)
 	}
 	idle = len(b.Records) == 0
-	if err := e.commit(); err != nil {
+	if err := e.commit(now); err != nil {
 		e.w = nil
 		return false, err
 	}
@@ -105,16 +105,16 @@ func (e *Engine) count(b spool.Batch, n, late, bad, corrupt int, firstErr error)
 }
 
 // commit writes the finished windows, the cursor and the state in one
-// spool transaction, then publishes alarm changes. Nothing is written when
-// nothing durable changed.
-func (e *Engine) commit() error {
+// spool transaction, then publishes alarm changes. Finished windows are
+// committed at once; a cursor that merely moved waits for CommitInterval.
+func (e *Engine) commit(now time.Time) error {
 	e.pts = e.w.Take(e.pts[:0])
 	ack := e.pos
 	if s, ok := e.w.Oldest(); ok {
 		ack = s - 1
 	}
 	ack = max(ack, e.acked)
-	if len(e.pts) == 0 && ack == e.acked {
+	if len(e.pts) == 0 && (ack == e.acked || now.Sub(e.lastCommit) < e.o.CommitInterval) {
 		e.gauges()
 		return nil
 	}
@@ -127,7 +127,7 @@ func (e *Engine) commit() error {
 	if err := e.log.Commit(e.o.Consumer, StreamRaw, ack, e.meta, e.recs); err != nil {
 		return fmt.Errorf("commit %d points, cursor %d: %w", len(e.recs), ack, err)
 	}
-	e.acked = ack
+	e.acked, e.lastCommit = ack, now
 	e.m.commits.Inc()
 	e.m.windows.Add(float64(len(e.pts)))
 	e.gauges()
