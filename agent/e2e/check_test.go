@@ -1,0 +1,93 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgespool/edgespool/sim/verify"
+)
+
+// verifySinks reads Kafka and InfluxDB back with the verifier until every
+// check passes, and fails tb with the verifier's report after timeout.
+// It also requires an edgespool-id header on every Kafka record and at
+// least one downsampled point per sink.
+func (e *env) verifySinks(tb testing.TB, exp verify.Expect, window, timeout time.Duration) verify.Report {
+	tb.Helper()
+	cfg := verify.Config{Expect: exp,
+		Kafka:  verify.KafkaOptions{Brokers: e.kafka.Addrs, Logger: quietLogger()},
+		Influx: verify.InfluxOptions{URL: e.influx.URL},
+		Down:   verify.DownOptions{Window: window}}
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		rep, err := verify.Run(ctx, cfg)
+		cancel()
+		problem := ""
+		switch {
+		case err != nil:
+			problem = err.Error()
+		case !rep.OK():
+			problem = "verification failed"
+		case len(rep.Down) != 2:
+			problem = "no downsampled report"
+		}
+		for _, d := range rep.Down {
+			if problem == "" && d.Points == 0 {
+				problem = d.Sink + ": no downsampled points"
+			}
+		}
+		if problem == "" {
+			return rep
+		}
+		if time.Now().After(deadline) {
+			var b strings.Builder
+			rep.WriteText(&b)
+			tb.Fatalf("sinks after %v: %s\n%s", timeout, problem, b.String())
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// identityStats reads a Kafka topic and checks that every record carries
+// the edgespool-id header; it returns the records and how many repeat an
+// identity already seen (replays a consumer drops by that header).
+func (e *env) identityStats(tb testing.TB, topic string) (records, replays int) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := verify.ReadKafka(ctx, verify.KafkaOptions{Brokers: e.kafka.Addrs, Topic: topic, Logger: quietLogger()})
+	if err != nil {
+		tb.Fatalf("read %s: %v", topic, err)
+	}
+	seen := map[string]bool{}
+	for _, o := range res.Observations {
+		if o.ID == "" {
+			tb.Fatalf("%s partition %d offset %d: no %s header", topic, o.Partition, o.Offset, verify.HeaderID)
+		}
+		if seen[o.ID] {
+			replays++
+		}
+		seen[o.ID] = true
+	}
+	if res.Undecodable > 0 {
+		tb.Fatalf("%s: %d undecodable records", topic, res.Undecodable)
+	}
+	return len(res.Observations), replays
+}
+
+// reportLine summarises a verifier report, one line per sink.
+func reportLine(rep verify.Report) string {
+	var b strings.Builder
+	for _, r := range rep.Raw {
+		fmt.Fprintf(&b, "\n  %s: %d records, %d unique, %d duplicates, %d missing, %d out of order",
+			r.Sink, r.Records, r.Unique, r.Duplicates, r.Missing, r.OutOfOrder)
+	}
+	for _, d := range rep.Down {
+		fmt.Fprintf(&b, "\n  %s: %d points, %d windows, %d missing, %d pending, %d duplicates, %d refuel, %d no action",
+			d.Sink, d.Points, d.Windows, d.Missing, d.Pending, d.Duplicates, d.Alarms[verify.AlarmRefuel], d.Alarms[verify.AlarmNoAction])
+	}
+	return b.String()
+}
