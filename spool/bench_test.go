@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -56,7 +57,7 @@ func benchAppend(b *testing.B, workers, per int) {
 	lat := make([][]time.Duration, workers)
 	var wg sync.WaitGroup
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
@@ -73,9 +74,17 @@ func benchAppend(b *testing.B, workers, per int) {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	b.StopTimer()
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/record")
 	reportAppend(b, s, elapsed, slices.Concat(lat...))
+}
+
+// cpuTime returns the CPU time (user+system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func reportAppend(b *testing.B, s *Spool, elapsed time.Duration, lat []time.Duration) {

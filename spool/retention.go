@@ -3,6 +3,7 @@ package spool
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 )
@@ -86,6 +87,11 @@ func (w *wtx) drop(name, reason string, more func(uint64, []byte) bool) error {
 	}
 	var cs []cons
 	w.eachCursor(name, func(id cursorID, seq uint64) { cs = append(cs, cons{id, seq}) })
+	for _, c := range w.s.opts.Consumers[name] { // configured, no cursor yet
+		if id := (cursorID{c, name}); !slices.ContainsFunc(cs, func(x cons) bool { return x.id == id }) {
+			cs = append(cs, cons{id, 0})
+		}
+	}
 	lost := make([]uint64, len(cs))
 	n, _, err := w.trimFront(name, more, func(seq uint64) {
 		for i := range cs {

@@ -121,6 +121,20 @@ func TestConsumerLearnsDroppedGap(t *testing.T) {
 	}
 }
 
+func TestConfiguredConsumerWithoutCursorCountsDrops(t *testing.T) {
+	size := recSize(t, 100)
+	s := openTest(t, "", Options{MaxBytes: 20 * size, ReserveBytes: 1, Consumers: map[string][]string{"raw": {"late"}}})
+	mustAppend(t, s, recs("raw", 30, 100))
+	cs := s.Stats().Consumers
+	if len(cs) != 1 || cs[0].Consumer != "late" || cs[0].Dropped != 11 || cs[0].Cursor != 0 {
+		t.Fatalf("consumers %+v", cs)
+	}
+	b, _ := s.Read("late", "raw", 1)
+	if b.Skipped != 11 { // 19 records fit under MaxBytes-ReserveBytes
+		t.Fatalf("skipped %d", b.Skipped)
+	}
+}
+
 func TestEmptyBatchReportsTrailingGap(t *testing.T) {
 	size := recSize(t, 100)
 	s := openTest(t, "", Options{MaxBytes: 10 * size, ReserveBytes: 1, Priority: map[string]int{"dl": -1}})
