@@ -20,7 +20,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 1
 
 PKG=edgespool
 CONF=/etc/edgespool/edgespool.yaml
