@@ -54,6 +54,7 @@ func (s *Spool) commitOps(ops []*op, allStreams bool) {
 		if err := w.enforce(allStreams); err != nil {
 			return err
 		}
+		s.usedBytes.Store(tx.Size()) // high water mark before this commit
 		return w.writeStates()
 	})
 	if err != nil {

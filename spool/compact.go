@@ -31,13 +31,15 @@ func (s *Spool) Compact() error {
 }
 
 // maybeAutoCompact compacts when the file is far larger than the data, and
-// manages the backstop cap when the file reached its size limit.
+// manages the backstop cap when the file reached its size limit. Sizes are
+// the pages bbolt uses (its high water mark), not the file's length, which
+// bbolt grows ahead in 16 MiB steps.
 func (s *Spool) maybeAutoCompact() {
-	size := s.fileSize()
+	used := s.usedBytes.Load()
 	logical := s.logicalBytes()
-	backstop := s.opts.fileBackstop()
-	atBackstop := size >= backstop
-	sparse := size >= s.autoCompactMinFile.Load() && logical*autoCompactRatio < size
+	backstop := s.backstop.Load()
+	atBackstop := used >= backstop
+	sparse := used >= s.autoCompactMinFile.Load() && logical*autoCompactRatio < used
 	due := time.Since(s.lastCompact) >= time.Duration(s.autoCompactEvery.Load())
 	if sparse && (due || atBackstop) {
 		trigger := "auto"
@@ -47,25 +49,30 @@ func (s *Spool) maybeAutoCompact() {
 		if err := s.compact(trigger); err != nil {
 			s.log.Error("spool auto compaction failed", "err", err)
 		}
-		size = s.fileSize()
-		atBackstop = size >= backstop
+		used = s.usedBytes.Load()
+		atBackstop = used >= backstop
 	}
-	s.setBackstop(atBackstop, logical, size)
+	s.setBackstop(atBackstop, logical, used)
 }
 
 // setBackstop lowers the cap to the bytes held while the file is at its
 // size limit, so that freed pages are reused instead of growing the file.
-func (s *Spool) setBackstop(at bool, logical, size int64) {
+func (s *Spool) setBackstop(at bool, logical, used int64) {
 	was := s.backstopCap.Load() > 0
 	switch {
 	case at && !was:
 		s.backstopCap.Store(max(logical, 1))
 		s.log.Warn("spool file at its size backstop; cap lowered to the bytes held",
-			"file_bytes", size, "backstop", s.opts.fileBackstop(), "cap", logical)
+			"used_bytes", used, "backstop", s.backstop.Load(), "cap", logical)
 	case !at && was:
 		s.backstopCap.Store(0)
-		s.log.Info("recovered: spool file below its size backstop", "file_bytes", size)
+		s.log.Info("recovered: spool file below its size backstop", "used_bytes", used)
 	}
+}
+
+// noteUsed records the pages in use after a switch of files.
+func (s *Spool) noteUsed() {
+	_ = s.view(func(tx *bolt.Tx) error { s.usedBytes.Store(tx.Size()); return nil })
 }
 
 func (s *Spool) fileSize() int64 {
@@ -101,6 +108,7 @@ func (s *Spool) compact(trigger string) error {
 		return err
 	}
 	s.lastCompact = time.Now()
+	s.noteUsed()
 	s.m.compactions.WithLabelValues(trigger).Inc()
 	s.log.Info("spool compacted", "trigger", trigger, "before_bytes", before,
 		"after_bytes", s.fileSize(), "took", time.Since(start).Round(time.Millisecond))

@@ -102,3 +102,23 @@ func TestFillDrainCompactOverhead(t *testing.T) {
 		t.Fatalf("file %d bytes for %d logical: %.2fx", size, logical, ratio)
 	}
 }
+
+func TestFileBackstopHoldsTheFile(t *testing.T) {
+	var logs testLogger
+	s := openTest(t, "", Options{Logger: logs.logger()})
+	s.backstop.Store(4 << 20)
+	fill(t, s, "raw", 60000, 150) // ~11 MiB of records, cap 1 GiB
+	st := s.Stats()
+	if used := s.usedBytes.Load(); used > 5<<20 {
+		t.Fatalf("bbolt uses %d bytes, backstop 4 MiB", used)
+	}
+	if st.Streams["raw"].Dropped == 0 || st.CapBytes >= st.LogicalBytes*2 {
+		t.Fatalf("no drop at the backstop: %+v cap %d", st.Streams["raw"], st.CapBytes)
+	}
+	if n := logs.count("size backstop"); n != 1 {
+		t.Fatalf("backstop logged %d times", n)
+	}
+	if st.Streams["raw"].LastSeq != 60000 {
+		t.Fatalf("last seq %d", st.Streams["raw"].LastSeq)
+	}
+}

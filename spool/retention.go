@@ -141,7 +141,7 @@ func (w *wtx) trimCaps() error {
 	}
 	limit := w.s.capBytes()
 	total, low := w.usage()
-	if over := low - (limit - w.s.opts.ReserveBytes); over > 0 {
+	if over := low - (limit - w.s.reserveFor(limit)); over > 0 {
 		if err := w.dropLowest(over, true); err != nil {
 			return err
 		}
@@ -203,7 +203,7 @@ func (w *wtx) admit(recs []Record) error {
 	}
 	total, low := w.usage()
 	limit := w.s.capBytes()
-	if total+add > limit || (addLow > 0 && low+addLow > limit-o.ReserveBytes) {
+	if total+add > limit || (addLow > 0 && low+addLow > limit-w.s.reserveFor(limit)) {
 		for i := range recs {
 			w.rejected[recs[i].Stream]++
 		}
@@ -219,6 +219,15 @@ func (s *Spool) capBytes() int64 {
 		return min(c, s.opts.MaxBytes)
 	}
 	return s.opts.MaxBytes
+}
+
+// reserveFor returns the reserve of the top-priority streams under an
+// effective cap: ReserveBytes, scaled down with a lowered cap.
+func (s *Spool) reserveFor(limit int64) int64 {
+	if limit >= s.opts.MaxBytes {
+		return s.opts.ReserveBytes
+	}
+	return int64(float64(s.opts.ReserveBytes) * float64(limit) / float64(s.opts.MaxBytes))
 }
 
 // retentionLog logs the spool's fill state once per change.

@@ -88,6 +88,8 @@ type Spool struct {
 	needRecover atomic.Bool
 	// backstopCap lowers the cap while the file sits at its size backstop.
 	backstopCap atomic.Int64
+	backstop    atomic.Int64 // bytes of pages in use that trigger the backstop
+	usedBytes   atomic.Int64 // bytes of pages in use (bbolt high water mark)
 	lastCompact time.Time
 	loopDone    chan struct{}
 
@@ -111,6 +113,7 @@ func Open(path string, o Options) (*Spool, error) {
 		loopDone:       make(chan struct{}),
 	}
 	s.autoCompactMinFile.Store(64 << 20)
+	s.backstop.Store(o.fileBackstop())
 	s.autoCompactEvery.Store(int64(autoCompactEvery))
 	s.q.init()
 	s.notify.init()
