@@ -237,3 +237,23 @@ func atoi(t *testing.T, s string) int {
 	}
 	return n
 }
+
+func TestRetentionForgetsSilentGenerators(t *testing.T) {
+	w, _ := NewWindower(Options{Retention: time.Hour})
+	w.Add(reading("old", at(0), 900), 1, t0)
+	w.Add(reading("new", at(50*time.Minute), 900), 2, t0.Add(50*time.Minute))
+	w.Tick(t0.Add(50 * time.Minute)) // closes old's window by clock
+	if _, gens := w.OpenWindows(); gens != 2 {
+		t.Fatalf("%d generators before the retention passes", gens)
+	}
+	w.Tick(t0.Add(62 * time.Minute))
+	if open, gens := w.OpenWindows(); gens != 1 || open != 0 {
+		t.Fatalf("after the retention: %d generators, %d open windows; want 1 and 0", gens, open)
+	}
+	if v := w.Add(reading("old", at(30*time.Second), 1), 3, t0.Add(62*time.Minute)); v != Late {
+		t.Errorf("reading of a forgotten window: verdict %d, want Late", v)
+	}
+	if len(appendMeta(nil, 3, w)) > 30 {
+		t.Errorf("meta keeps the forgotten generator: %d bytes", len(appendMeta(nil, 3, w)))
+	}
+}
