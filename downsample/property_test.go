@@ -2,6 +2,7 @@ package downsample
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -180,4 +181,38 @@ func TestPropertyRestart(t *testing.T) {
 		checkOrder(t, got)
 		t.Run(fmt.Sprint(seed), func(t *testing.T) { comparePoints(t, got, reference(o, stream)) })
 	}
+}
+
+// FuzzWindower drives a Windower with arbitrary readings, clocks and
+// options: it must not panic, and must emit each (generator, window) at
+// most once, in window order per generator, each point in its own window.
+func FuzzWindower(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}, int64(0), int64(60e9), int64(5e9))
+	f.Fuzz(func(t *testing.T, data []byte, now, window, lateness int64) {
+		w, err := NewWindower(Options{Window: time.Duration(window), Lateness: time.Duration(lateness),
+			IdleGrace: time.Duration(now % 1e11), Retention: time.Duration(lateness * 7)})
+		if err != nil {
+			return
+		}
+		var pts []Point
+		for i := 0; i+9 <= len(data); i += 9 {
+			ts := int64(binary.LittleEndian.Uint64(data[i:]))
+			switch op := data[i+8]; {
+			case op < 16:
+				w.Add(reading(fmt.Sprint("g", op%4), ts, int64(op)), uint64(i+1), time.Unix(0, now))
+			default:
+				now += ts % int64(time.Hour)
+				w.Tick(time.Unix(0, now))
+			}
+			pts = w.Take(pts)
+		}
+		w.Flush()
+		pts = w.Take(pts)
+		checkOrder(t, pts)
+		for _, p := range pts {
+			if s := w.Start(p.Time); s != p.Window {
+				t.Fatalf("point at %d in window %d, want %d", p.Time, p.Window, s)
+			}
+		}
+	})
 }
