@@ -74,10 +74,38 @@ type KafkaOptions struct {
 // Kafka is a Sink writing JSON records to Kafka with kafka-go: key =
 // generatorID, murmur2 partitioner (same partitions as Java clients),
 // acks=all.
+//
+// kafka-go allocates every partition batch with room for the writer's
+// BatchSize messages (152 bytes each), so a writer sized for a 10,000
+// record backlog batch allocates and clears 1.5 MB per partition for
+// each live write of a few dozen readings. The sink therefore keeps
+// writers of growing BatchSize (64, 512, 4096, ... up to BatchRecords)
+// over one shared connection pool, and each write goes to the smallest
+// writer that holds it, still as one produce batch per partition.
 type Kafka struct {
-	o     KafkaOptions
-	w     *kafka.Writer
-	limit *rateLimiter
+	o         KafkaOptions
+	writers   []*kafka.Writer // BatchSize ascending, the last = BatchRecords
+	transport *kafka.Transport
+	limit     *rateLimiter
+}
+
+// writerTiers are the BatchSizes of the writers for a BatchRecords bound.
+func writerTiers(batchRecords int) []int {
+	var tiers []int
+	for n := 64; n < batchRecords; n *= 8 {
+		tiers = append(tiers, n)
+	}
+	return append(tiers, batchRecords)
+}
+
+// writerFor returns the smallest writer whose BatchSize holds n messages.
+func (k *Kafka) writerFor(n int) *kafka.Writer {
+	for _, w := range k.writers {
+		if n <= w.BatchSize {
+			return w
+		}
+	}
+	return k.writers[len(k.writers)-1]
 }
 
 // NewKafka returns a Kafka sink. It does not connect: the first Send does.
@@ -98,13 +126,23 @@ func NewKafka(o KafkaOptions) (*Kafka, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
-	w := &kafka.Writer{
+	k := &Kafka{o: o, limit: newRateLimiter(o.MaxBytesPerSecond, o.Clock),
+		transport: &kafka.Transport{ClientID: "edgespool", DialTimeout: 5 * time.Second, TLS: tlsConf, SASL: mech}}
+	for _, size := range writerTiers(o.BatchRecords) {
+		k.writers = append(k.writers, k.newWriter(size, codec))
+	}
+	return k, nil
+}
+
+func (k *Kafka) newWriter(batchSize int, codec kafka.Compression) *kafka.Writer {
+	o := k.o
+	return &kafka.Writer{
 		Addr:                   kafka.TCP(o.Brokers...),
 		Balancer:               kafka.Murmur2Balancer{Consistent: true},
 		MaxAttempts:            o.MaxAttempts,
 		WriteBackoffMin:        50 * time.Millisecond,
 		WriteBackoffMax:        500 * time.Millisecond,
-		BatchSize:              o.BatchRecords,
+		BatchSize:              batchSize,
 		BatchBytes:             2 * int64(o.BatchBytes), // never split a write: kafka-go counts some overhead
 		BatchTimeout:           o.BatchTimeout,
 		WriteTimeout:           o.WriteTimeout,
@@ -114,14 +152,8 @@ func NewKafka(o KafkaOptions) (*Kafka, error) {
 		ErrorLogger: kafka.LoggerFunc(func(format string, args ...any) {
 			o.Logger.Debug(fmt.Sprintf(format, args...), "sink", o.Name)
 		}),
-		Transport: &kafka.Transport{
-			ClientID:    "edgespool",
-			DialTimeout: 5 * time.Second,
-			TLS:         tlsConf,
-			SASL:        mech,
-		},
+		Transport: k.transport,
 	}
-	return &Kafka{o: o, w: w, limit: newRateLimiter(o.MaxBytesPerSecond, o.Clock)}, nil
 }
 
 func kafkaDefaults(o KafkaOptions) KafkaOptions {
@@ -174,8 +206,15 @@ func (k *Kafka) Name() string { return k.o.Name }
 // BatchLimits returns the forwarders' batch bound: BatchRecords.
 func (k *Kafka) BatchLimits() BatchLimits { return BatchLimits{Records: k.o.BatchRecords} }
 
-// Close flushes and closes the writer.
-func (k *Kafka) Close() error { return k.w.Close() }
+// Close flushes and closes the writers and their connections.
+func (k *Kafka) Close() error {
+	var errs []error
+	for _, w := range k.writers {
+		errs = append(errs, w.Close())
+	}
+	k.transport.CloseIdleConnections()
+	return errors.Join(errs...)
+}
 
 // Send writes msgs and waits until every partition leader and its
 // replicas acknowledged them. Batches larger than BatchRecords or
@@ -207,7 +246,7 @@ func (k *Kafka) write(ctx context.Context, km []kafka.Message, size int) error {
 	if err := k.limit.wait(ctx, size); err != nil {
 		return err
 	}
-	if err := k.w.WriteMessages(ctx, km...); err != nil {
+	if err := k.writerFor(len(km)).WriteMessages(ctx, km...); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
