@@ -124,16 +124,19 @@ last. With Options.Overflow = RejectNew, Append and Commit instead fail with
 ErrFull and nothing is dropped for the cap. Every dropped record is counted
 per stream and per consumer whose unread records it was.
 
-bbolt v1.4 has no maximum file size, so the spool keeps its own backstop:
-when the file reaches the backstop it is compacted, and while it stays there
-the cap is lowered to the bytes currently held so that freed pages are reused
-instead of growing the file. On 32-bit platforms the backstop stays below the
-1 GiB mmap step, far from bbolt's 2 GiB mapping limit.
+bbolt v1.4 has no maximum file size, so the spool keeps its own backstop
+on the pages bbolt uses (its high water mark): 2*MaxBytes+64 MiB, and at
+most 992 MiB on 32-bit platforms, below the 1 GiB mmap step and far from
+bbolt's 2 GiB mapping limit. At the backstop a sparse file is compacted;
+otherwise the cap (and the reserve with it) is lowered to the bytes held
+until compaction brings the file back under, so that freed pages are reused
+instead of growing the file.
 
 # Compaction
 
-bbolt files never shrink. When the logical bytes fall far below the file
-size, and on Compact, the live data is copied with bbolt.Compact into
+bbolt files never shrink. When the logical bytes fall below a quarter of
+the pages in use (files of 64 MiB and more, at most every 5 minutes, or at
+the backstop), and on Compact, the live data is copied with bbolt.Compact into
 "<path>.compact", synced, renamed over the spool file, and the spool is
 reopened; readers and writers wait during the switch.
 
