@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -251,4 +252,64 @@ func TestRegistererConflict(t *testing.T) {
 		t.Fatalf("registry not freed on close: %v", err)
 	}
 	_ = s2.Close()
+}
+
+func TestCloseFlushesPendingAppends(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := Open(path, Options{NoSync: true, CommitMaxDelay: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var ok, closed atomic.Int64
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.Append(context.Background(), recs("raw", 10, 10))
+			switch {
+			case err == nil:
+				ok.Add(10)
+			case errors.Is(err, ErrClosed):
+				closed.Add(10)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	time.Sleep(10 * time.Millisecond) // appends wait in the commit delay
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	s2 := openTest(t, path, Options{})
+	if got := s2.Stats().Streams["raw"].Records; int64(got) != ok.Load() || ok.Load() == 0 {
+		t.Fatalf("%d records durable, %d acknowledged, %d refused", got, ok.Load(), closed.Load())
+	}
+}
+
+func TestScanStopsOnErrorAndSkipsGaps(t *testing.T) {
+	size := recSize(t, 10)
+	s := openTest(t, "", Options{MaxBytes: 3000 * size, ReserveBytes: 1})
+	for i := 0; i < 5; i++ {
+		mustAppend(t, s, recs("raw", 1000, 10)) // 5000 records, oldest dropped
+	}
+	var n int
+	var first uint64
+	err := s.Scan("raw", 0, func(r Record) error {
+		if first == 0 {
+			first = r.Seq
+		}
+		n++
+		return nil
+	})
+	if err != nil || uint64(n) != 5000-first+1 || n >= 5000 {
+		t.Fatalf("scanned %d from %d: %v", n, first, err)
+	}
+	stop := errors.New("stop")
+	n = 0
+	err = s.Scan("raw", 0, func(Record) error { n++; return stop })
+	if !errors.Is(err, stop) || n != 1 {
+		t.Fatalf("scan error %v after %d", err, n)
+	}
 }
