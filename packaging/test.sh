@@ -25,6 +25,7 @@ cd "$ROOT" || exit 1
 PKG=edgespool
 CONF=/etc/edgespool/edgespool.yaml
 UNIT_FILE=/lib/systemd/system/edgespool.service
+WANTS=/etc/systemd/system/multi-user.target.wants/edgespool.service
 STATE=/var/lib/edgespool
 WORK=$(mktemp -d /tmp/edgespool-pkgtest.XXXXXX)
 LOG="$WORK/step.log"
@@ -82,6 +83,10 @@ cleanup() {
 		getent passwd edgespool >/dev/null && userdel edgespool >/dev/null 2>&1
 		getent group edgespool >/dev/null && groupdel edgespool >/dev/null 2>&1
 		rm -rf "$STATE" /etc/edgespool
+		# Enablement or mask links a failed remove/erase may have left.
+		[[ $(readlink "$WANTS" 2>/dev/null) == */edgespool.service ]] && rm -f "$WANTS"
+		[[ $(readlink /etc/systemd/system/edgespool.service 2>/dev/null) == /dev/null ]] &&
+			rm -f /etc/systemd/system/edgespool.service
 	fi
 	rm -rf "$WORK"
 	exit "$rc"
@@ -148,7 +153,10 @@ start_broker() { # dir; sets BROKER_PORT BROKER_PID
 	wait_for 10 port_open "$BROKER_PORT" || { cat "$1/mosquitto.log"; return 1; }
 }
 
-subscribed() { grep -q 'mqtt subscribed' "$1"; }
+subscribed() { grep -q 'mqtt subscribed' "$1" 2>/dev/null; }
+
+# agent_settled LOG: subscribed, or the agent already exited.
+agent_settled() { subscribed "$1" || ! kill -0 "$AGENT_PID" 2>/dev/null; }
 
 start_agent() { # dir attempt cmd...: runs `cmd run`, waits for the MQTT subscription
 	local dir=$1 log="$1/agent.log.$2"
@@ -156,7 +164,8 @@ start_agent() { # dir attempt cmd...: runs `cmd run`, waits for the MQTT subscri
 	"$@" run -config "$dir/agent.yaml" >"$log" 2>&1 &
 	AGENT_PID=$!
 	PIDS+=("$AGENT_PID")
-	wait_for 90 subscribed "$log" || { echo "agent did not subscribe:"; cat "$log"; return 1; }
+	wait_for 90 agent_settled "$log"
+	subscribed "$log" || { echo "agent did not subscribe:"; cat "$log"; return 1; }
 }
 
 # agent_roundtrip DIR CMD...: the agent started as `CMD run` takes N readings
@@ -383,7 +392,8 @@ installed_layout() {
 		assert_eq "$(file_mode "$CONF")" "640 root:edgespool" "$CONF" &&
 		assert_eq "$(file_mode /usr/bin/edgespool)" "755 root:root" /usr/bin/edgespool &&
 		test -f /lib/systemd/system/edgespool.service &&
-		dpkg-query -W -f='${Conffiles}\n' "$PKG" | tee /dev/stderr | has "$CONF"
+		dpkg-query -W -f='${Conffiles}\n' "$PKG" | tee /dev/stderr | has "$CONF" &&
+		{ test -L "$WANTS" || { echo "service not enabled ($WANTS)"; return 1; }; }
 }
 
 service_user_cannot_write_config() {
@@ -474,7 +484,7 @@ step_deb_lifecycle() {
 		dpkg --purge "$PKG" >/dev/null 2>&1
 	fi
 	check "deb: dpkg -i amd64" dpkg -i "$deb1"
-	check "deb: system user, state dir 0750, config 0640 root:edgespool, conffile" installed_layout
+	check "deb: system user, state dir 0750, config 0640 root:edgespool, conffile, enabled" installed_layout
 	expect_contains "deb: edgespool version (version, commit, arch)" "$VERSION" /usr/bin/edgespool version
 	expect_contains "deb: edgespool version names commit" "${COMMIT:0:12}" /usr/bin/edgespool version
 	expect_contains "deb: edgespool version names arch" "linux/amd64" /usr/bin/edgespool version
@@ -565,6 +575,7 @@ rpm_erased_state() {
 	[[ ! -e /usr/bin/edgespool ]] || { echo "binary still there"; return 1; }
 	getent passwd edgespool >/dev/null || { echo "erase removed the user"; return 1; }
 	test -f "$STATE/pkgtest-marker" || { echo "erase removed the spool"; return 1; }
+	[[ ! -e $WANTS && ! -L $WANTS ]] || { echo "erase left the service enabled"; return 1; }
 }
 
 step_rpm() {
