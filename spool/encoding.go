@@ -88,20 +88,23 @@ func bodyCRC(stream string, body []byte) uint32 {
 	return crc32.Update(streamSeed(stream), castagnoli, body)
 }
 
-// streamSeed is the CRC of the stream name and its NUL byte.
+// streamSeed is the CRC of the stream name and its NUL byte. It and
+// sealCRC update the CRC byte by byte from the table: handing a small stack
+// buffer to the hardware CRC would move it to the heap on every record.
 func streamSeed(stream string) uint32 {
-	var buf [maxStreamName + 1]byte
-	if len(stream) > maxStreamName {
-		return crc32.Update(crc32.Update(0, castagnoli, []byte(stream)), castagnoli, []byte{0})
+	crc := ^uint32(0)
+	for i := 0; i < len(stream); i++ {
+		crc = castagnoli[byte(crc)^stream[i]] ^ crc>>8
 	}
-	n := copy(buf[:], stream)
-	return crc32.Update(0, castagnoli, buf[:n+1])
+	return ^(castagnoli[byte(crc)] ^ crc>>8)
 }
 
 func sealCRC(partial uint32, seq uint64) uint32 {
-	var k [8]byte
-	binary.BigEndian.PutUint64(k[:], seq)
-	return crc32.Update(partial, castagnoli, k[:])
+	crc := ^partial
+	for shift := 56; shift >= 0; shift -= 8 {
+		crc = castagnoli[byte(crc)^byte(seq>>shift)] ^ crc>>8
+	}
+	return ^crc
 }
 
 func recordCRC(stream string, seq uint64, body []byte) uint32 {

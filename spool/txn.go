@@ -204,28 +204,43 @@ func (w *wtx) appendRecords(recs []Record, enc *encodedBatch) error {
 		return err
 	}
 	keys := make([]byte, 0, 8*len(recs))
-	for i := range recs {
-		r := &recs[i]
-		b, err := w.bucket(r.Stream)
+	for i := 0; i < len(recs); {
+		n, err := w.appendRun(recs[i:], enc.vals[i:], enc.partial[i:], &keys)
 		if err != nil {
 			return err
 		}
-		st := w.stream(r.Stream)
-		st.LastSeq++
-		r.Seq = st.LastSeq
-		v := enc.vals[i]
-		sealRecord(v, enc.partial[i], r.Seq)
-		keys = binary64(keys, r.Seq)
-		if err := b.Put(keys[len(keys)-8:], v); err != nil {
-			return fmt.Errorf("put %s/%d: %w", r.Stream, r.Seq, err)
-		}
-		size := logicalSize(len(v))
-		st.Records++
-		st.Bytes += size
-		w.appended[r.Stream]++
-		w.appendedBytes[r.Stream] += size
+		i += n
 	}
 	return nil
+}
+
+// appendRun stores the leading records that share one stream and returns
+// how many it stored.
+func (w *wtx) appendRun(recs []Record, vals [][]byte, partial []uint32, keys *[]byte) (int, error) {
+	stream := recs[0].Stream
+	b, err := w.bucket(stream)
+	if err != nil {
+		return 0, err
+	}
+	st := w.stream(stream)
+	var n int
+	var size int64
+	for n < len(recs) && recs[n].Stream == stream {
+		st.LastSeq++
+		recs[n].Seq = st.LastSeq
+		sealRecord(vals[n], partial[n], st.LastSeq)
+		*keys = binary64(*keys, st.LastSeq)
+		if err := b.Put((*keys)[len(*keys)-8:], vals[n]); err != nil {
+			return 0, fmt.Errorf("put %s/%d: %w", stream, st.LastSeq, err)
+		}
+		size += logicalSize(len(vals[n]))
+		n++
+	}
+	st.Records += uint64(n)
+	st.Bytes += size
+	w.appended[stream] += uint64(n)
+	w.appendedBytes[stream] += size
+	return n, nil
 }
 
 func binary64(dst []byte, x uint64) []byte {
