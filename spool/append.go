@@ -3,6 +3,7 @@ package spool
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -122,6 +123,25 @@ func (q *queue) take(maxRecords int) ([]*op, bool) {
 	return batch, true
 }
 
+// settle yields to the callers the last commit released, so that those
+// about to queue again join the next commit, as long as the queue grows
+// (a few microseconds at most).
+func (q *queue) settle() {
+	for i := 0; i < 4; i++ {
+		before := q.queuedRecords()
+		runtime.Gosched()
+		if q.queuedRecords() == before {
+			return
+		}
+	}
+}
+
+func (q *queue) isClosed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed
+}
+
 func (q *queue) queuedRecords() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -140,9 +160,10 @@ func (s *Spool) loop() {
 			s.maintain()
 			continue
 		}
-		s.fillDelay()
 		ran := false
 		for {
+			s.fillDelay()
+			s.q.settle()
 			batch, open := s.q.take(s.opts.CommitMaxRecords)
 			if batch == nil {
 				if !open {
@@ -162,15 +183,21 @@ func (s *Spool) loop() {
 	}
 }
 
-// fillDelay waits up to CommitMaxDelay for the commit to fill.
+// fillDelay waits up to CommitMaxDelay for the commit to fill, waking on
+// each queued op.
 func (s *Spool) fillDelay() {
 	d := s.opts.CommitMaxDelay
-	if d <= 0 {
+	if d <= 0 || s.q.queuedRecords() >= s.opts.CommitMaxRecords {
 		return
 	}
-	deadline := time.Now().Add(d)
-	for s.q.queuedRecords() < s.opts.CommitMaxRecords && time.Now().Before(deadline) {
-		time.Sleep(min(d/8+time.Microsecond, time.Until(deadline)))
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for s.q.queuedRecords() < s.opts.CommitMaxRecords && !s.q.isClosed() {
+		select {
+		case <-s.q.signal:
+		case <-timer.C:
+			return
+		}
 	}
 }
 

@@ -46,13 +46,13 @@ func openBench(b *testing.B, o Options) *Spool {
 func BenchmarkAppendGroupCommit(b *testing.B) {
 	for _, per := range []int{1, 16, 64, 256} {
 		b.Run(fmt.Sprintf("appenders=8/records-per-call=%d", per), func(b *testing.B) {
-			benchAppend(b, 8, per)
+			benchAppend(b, 8, per, 0)
 		})
 	}
 }
 
-func benchAppend(b *testing.B, workers, per int) {
-	s := openBench(b, Options{})
+func benchAppend(b *testing.B, workers, per int, delay time.Duration) {
+	s := openBench(b, Options{CommitMaxDelay: delay})
 	var next atomic.Int64
 	lat := make([][]time.Duration, workers)
 	var wg sync.WaitGroup
