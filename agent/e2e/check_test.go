@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/edgespool/edgespool/sim/verify"
 )
 
@@ -17,7 +19,7 @@ import (
 func (e *env) verifySinks(tb testing.TB, exp verify.Expect, window, timeout time.Duration) verify.Report {
 	tb.Helper()
 	cfg := verify.Config{Expect: exp,
-		Kafka:  verify.KafkaOptions{Brokers: e.kafka.Addrs, Logger: quietLogger()},
+		Kafka:  e.readOptions(""),
 		Influx: verify.InfluxOptions{URL: e.influx.URL},
 		Down:   verify.DownOptions{Window: window}}
 	deadline := time.Now().Add(timeout)
@@ -42,6 +44,7 @@ func (e *env) verifySinks(tb testing.TB, exp verify.Expect, window, timeout time
 		if problem == "" {
 			return rep
 		}
+		tb.Logf("verify: %s; again in 1s", problem)
 		if time.Now().After(deadline) {
 			var b strings.Builder
 			rep.WriteText(&b)
@@ -51,6 +54,14 @@ func (e *env) verifySinks(tb testing.TB, exp verify.Expect, window, timeout time
 	}
 }
 
+// readOptions are the verifier's Kafka settings. A short fetch wait: the
+// reader stops at the end offsets, and a fetch that finds a partition at
+// its end would otherwise wait the default 5 s for more.
+func (e *env) readOptions(topic string) verify.KafkaOptions {
+	return verify.KafkaOptions{Brokers: e.kafka.Addrs, Topic: topic, Logger: quietLogger(),
+		Opts: []kgo.Opt{kgo.FetchMaxWait(100 * time.Millisecond)}}
+}
+
 // identityStats reads a Kafka topic and checks that every record carries
 // the edgespool-id header; it returns the records and how many repeat an
 // identity already seen (replays a consumer drops by that header).
@@ -58,7 +69,7 @@ func (e *env) identityStats(tb testing.TB, topic string) (records, replays int) 
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	res, err := verify.ReadKafka(ctx, verify.KafkaOptions{Brokers: e.kafka.Addrs, Topic: topic, Logger: quietLogger()})
+	res, err := verify.ReadKafka(ctx, e.readOptions(topic))
 	if err != nil {
 		tb.Fatalf("read %s: %v", topic, err)
 	}

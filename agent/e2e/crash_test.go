@@ -38,7 +38,7 @@ func TestKillDuringDrain(t *testing.T) {
 	const rounds = 5
 	killedMidDrain := 0
 	for round := 1; round <= rounds; round++ {
-		time.Sleep(400*time.Millisecond + time.Duration(rng.Int64N(int64(1600*time.Millisecond))))
+		time.Sleep(300*time.Millisecond + time.Duration(rng.Int64N(int64(700*time.Millisecond))))
 		st, err := a.status()
 		a.kill()
 		if err != nil {

@@ -35,19 +35,32 @@ type env struct {
 
 // newEnv starts the servers, creates the Kafka topics (3 partitions; the
 // agent does not ask for auto-creation) and the InfluxDB databases.
-func newEnv(tb testing.TB) *env {
+func newEnv(tb testing.TB) *env { return startEnv(tb, true) }
+
+// newDirectEnv is newEnv without Toxiproxy: the agent talks to Kafka and
+// InfluxDB directly, as on a site (for benchmarks).
+func newDirectEnv(tb testing.TB) *env { return startEnv(tb, false) }
+
+func startEnv(tb testing.TB, proxied bool) *env {
 	tb.Helper()
-	e := &env{broker: testenv.Mosquitto(tb), toxi: testenv.Toxiproxy(tb)}
-	e.kafka = testenv.Kafka(tb, testenv.KafkaBehind(e.toxi))
-	p, err := e.toxi.Client.Proxy("kafka0")
-	if err != nil {
-		tb.Fatalf("toxiproxy kafka0: %v", err)
+	e := &env{broker: testenv.Mosquitto(tb)}
+	if proxied {
+		e.toxi = testenv.Toxiproxy(tb)
+		e.kafka = testenv.Kafka(tb, testenv.KafkaBehind(e.toxi))
+		p, err := e.toxi.Client.Proxy("kafka0")
+		if err != nil {
+			tb.Fatalf("toxiproxy kafka0: %v", err)
+		}
+		e.kafkaLink = &testenv.Proxy{Listen: e.kafka.Addrs[0], Proxy: p}
+	} else {
+		e.kafka = testenv.Kafka(tb)
 	}
-	e.kafkaLink = &testenv.Proxy{Listen: e.kafka.Addrs[0], Proxy: p}
 	e.influx = testenv.Influx(tb)
 	e.influx.CreateDB(tb, verify.DefaultRawDB)
 	e.influx.CreateDB(tb, verify.DefaultDownDB)
-	e.influxLink = e.toxi.Proxy(tb, "influxdb", strings.TrimPrefix(e.influx.URL, "http://"))
+	if proxied {
+		e.influxLink = e.toxi.Proxy(tb, "influxdb", strings.TrimPrefix(e.influx.URL, "http://"))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	resp, err := kadm.NewClient(e.kafka.Client(tb)).CreateTopics(ctx, 3, 1, nil,
@@ -102,6 +115,10 @@ func (e *env) newAgent(tb testing.TB, o agentOptions) *agentProc {
 	if o.LogLevel == "" {
 		o.LogLevel = "info"
 	}
+	influxURL := e.influx.URL
+	if e.influxLink != nil {
+		influxURL = "http://" + e.influxLink.Listen
+	}
 	kafkaBatch, influxBatch := "", ""
 	if o.Batch > 0 {
 		kafkaBatch = fmt.Sprintf("  batch_max_records: %d\n", o.Batch)
@@ -124,7 +141,7 @@ kafka:
   downsampled_topic: %s
 %sinfluxdb:
   enabled: true
-  url: http://%s
+  url: %s
   raw_bucket: %s
   downsampled_bucket: %s
 %suplink:
@@ -141,7 +158,7 @@ http:
 log:
   level: %s
 `, e.broker.URL, filepath.Join(dir, "spool.db"), e.kafka.Addrs[0], verify.DefaultRawTopic, verify.DefaultDownTopic,
-		kafkaBatch, e.influxLink.Listen, verify.DefaultRawDB, verify.DefaultDownDB, influxBatch, o.Window, a.httpAddr, o.LogLevel)
+		kafkaBatch, influxURL, verify.DefaultRawDB, verify.DefaultDownDB, influxBatch, o.Window, a.httpAddr, o.LogLevel)
 	if err := os.WriteFile(a.cfgPath, []byte(conf), 0o644); err != nil {
 		tb.Fatal(err)
 	}

@@ -92,8 +92,11 @@ func TestOutageThenDrain(t *testing.T) {
 		time.Since(cutAt).Round(100*time.Millisecond), later.lag["kafka"], later.lag["influx"])
 
 	exp := pub.wait(t)
+	restored := time.Now()
 	a.waitDrained(pub.published(), 60*time.Second)
+	t.Logf("drained %v after the fleet stopped", time.Since(restored).Round(100*time.Millisecond))
 	rep := e.verifySinks(t, exp, window, 30*time.Second)
+	t.Logf("verified %v after the fleet stopped", time.Since(restored).Round(100*time.Millisecond))
 	t.Logf("published %d readings; verifier:%s", pub.published(), reportLine(rep))
 	for _, topic := range []string{verify.DefaultRawTopic, verify.DefaultDownTopic} {
 		n, replays := e.identityStats(t, topic)

@@ -1,0 +1,498 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/sim/fleet"
+	"github.com/edgespool/edgespool/sim/verify"
+)
+
+// liveConfig is the load of BenchmarkLiveLatency, from the environment:
+// EDGESPOOL_E2E_RATE readings/s in total (default 20000) and
+// EDGESPOOL_E2E_SECONDS of publishing per iteration (default 12; the
+// first 2 s are warm-up and not measured).
+type liveConfig struct {
+	rate          float64
+	dur, warmup   time.Duration
+	gens, conns   int
+	influxSamples int // generators whose points are polled in InfluxDB
+}
+
+func liveConfigFromEnv(b *testing.B) liveConfig {
+	c := liveConfig{rate: 20000, dur: 12 * time.Second, warmup: 2 * time.Second, gens: 50, conns: 4, influxSamples: 4}
+	if v := os.Getenv("EDGESPOOL_E2E_RATE"); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r <= 0 {
+			b.Fatalf("EDGESPOOL_E2E_RATE=%q", v)
+		}
+		c.rate = r
+	}
+	if v := os.Getenv("EDGESPOOL_E2E_SECONDS"); v != "" {
+		s, err := strconv.ParseFloat(v, 64)
+		if err != nil || s < 3 {
+			b.Fatalf("EDGESPOOL_E2E_SECONDS=%q (at least 3)", v)
+		}
+		c.dur = time.Duration(s * float64(time.Second))
+	}
+	return c
+}
+
+// BenchmarkLiveLatency runs the edgespool binary with both links up
+// (Kafka and InfluxDB reached directly) while a simulated fleet publishes
+// at 20,000 readings/s at QoS 1 through 4 MQTT connections, and measures:
+//
+//   - kafka_p50_ms, kafka_p99_ms: for every reading, from its publish time
+//     (the payload's event time, taken just before the MQTT publish) to the
+//     moment an independent kgo consumer in this process received the
+//     record from the raw topic;
+//   - influx_p50_ms, influx_p99_ms: for every reading of a few sample
+//     generators, from its publish time to the first poll (every 20 ms) of
+//     InfluxDB that shows the point (the newest point of a generator in
+//     the raw database; points of one generator are written in order);
+//   - agent_cpu_s/Mreadings: the agent process's user+system CPU seconds
+//     (/proc/<pid>/stat) per million readings published after the warm-up,
+//     until they are all in Kafka and InfluxDB;
+//   - agent_rss_MB: the largest resident set (/proc/<pid>/status VmRSS)
+//     sampled every 250 ms during the measurement;
+//   - readings/s: the publish rate the fleet achieved.
+//
+// Everything (Mosquitto, the publisher, kfake and the consumer, influxd,
+// the agent) shares the machine's cores.
+func BenchmarkLiveLatency(b *testing.B) {
+	c := liveConfigFromEnv(b)
+	e := newDirectEnv(b)
+	a := e.newAgent(b, agentOptions{Window: time.Minute, LogLevel: "warn"})
+	a.start()
+	kc := startLatencyConsumer(b, e)
+	var res liveResult
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res.add(runLive(b, e, a, kc, c, i))
+	}
+	b.StopTimer()
+	res.report(b)
+	a.term()
+}
+
+// liveRun is the outcome of one publishing period.
+type liveRun struct {
+	kafka, influx []time.Duration
+	published     uint64
+	elapsed       time.Duration
+	cpu           time.Duration
+	maxRSS        int64
+}
+
+type liveResult struct{ runs []liveRun }
+
+func (r *liveResult) add(x liveRun) { r.runs = append(r.runs, x) }
+
+func (r *liveResult) report(b *testing.B) {
+	var all liveRun
+	for _, x := range r.runs {
+		all.kafka = append(all.kafka, x.kafka...)
+		all.influx = append(all.influx, x.influx...)
+		all.published += x.published
+		all.elapsed += x.elapsed
+		all.cpu += x.cpu
+		all.maxRSS = max(all.maxRSS, x.maxRSS)
+	}
+	if all.published == 0 || len(all.kafka) == 0 {
+		b.Fatal("nothing measured")
+	}
+	k50, k99, kmax := quantiles(all.kafka)
+	i50, i99, imax := quantiles(all.influx)
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(ms(k50), "kafka_p50_ms")
+	b.ReportMetric(ms(k99), "kafka_p99_ms")
+	b.ReportMetric(ms(i50), "influx_p50_ms")
+	b.ReportMetric(ms(i99), "influx_p99_ms")
+	b.ReportMetric(all.cpu.Seconds()/float64(all.published)*1e6, "agent_cpu_s/Mreadings")
+	b.ReportMetric(float64(all.maxRSS)/(1<<20), "agent_rss_MB")
+	b.ReportMetric(float64(all.published)/all.elapsed.Seconds(), "readings/s")
+	b.Logf("kafka: %d readings, p50 %v p99 %v max %v; influx: %d sampled readings, p50 %v p99 %v max %v; "+
+		"agent CPU %v for %d readings in %v",
+		len(all.kafka), k50, k99, kmax, len(all.influx), i50, i99, imax, all.cpu, all.published, all.elapsed.Round(time.Millisecond))
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// quantiles returns p50, p99 and the maximum of ds (sorted in place).
+func quantiles(ds []time.Duration) (p50, p99, top time.Duration) {
+	if len(ds) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(ds)
+	at := func(q float64) time.Duration { return ds[min(len(ds)-1, int(q*float64(len(ds))))] }
+	return at(0.50), at(0.99), ds[len(ds)-1]
+}
+
+// runLive publishes one period with generators of its own (so that their
+// seqs are new to the agent's duplicate detection) and measures it.
+func runLive(b *testing.B, e *env, a *agentProc, kc *latencyConsumer, c liveConfig, iter int) liveRun {
+	first := 1 + iter*c.gens
+	rec := newSampleRecorder(first, c.influxSamples)
+	sinceFrom := time.Now().Add(c.warmup).UnixNano()
+	kc.measure(first, first+c.gens-1, sinceFrom)
+	ip := startInfluxPoller(b, e.influx.URL, rec, sinceFrom)
+
+	b.StartTimer()
+	pub := startFleet(b, e.broker.URL, c.conns, fleet.Options{Generators: c.gens, First: first,
+		Rate: c.rate / float64(c.gens), Duration: c.dur, Seed: uint64(iter + 1), Recorder: rec})
+	time.Sleep(time.Until(time.Unix(0, sinceFrom)))
+	cpu0, err := readProc(a.pid())
+	if err != nil {
+		b.Fatal(err)
+	}
+	pub0, t0 := pub.published(), time.Now()
+	rss := sampleRSS(a.pid())
+	pub.wait(b)
+	elapsed := time.Since(t0)
+	published := pub.published() - pub0
+	want := pub.published()
+	if err := kc.waitFor(want, 60*time.Second); err != nil {
+		b.Errorf("kafka: %v", err)
+	}
+	if err := ip.waitAll(60 * time.Second); err != nil {
+		b.Errorf("influx: %v", err)
+	}
+	b.StopTimer()
+	cpu1, err := readProc(a.pid())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return liveRun{kafka: kc.take(), influx: ip.take(), published: published, elapsed: elapsed,
+		cpu: cpu1.CPU - cpu0.CPU, maxRSS: rss.stop()}
+}
+
+// latencyConsumer reads the raw Kafka topic with kgo and records, for the
+// readings of the generators being measured, receive time - event time.
+type latencyConsumer struct {
+	mu        sync.Mutex
+	lo, hi    int   // generator indexes measured
+	since     int64 // event time from which latencies count
+	lat       []time.Duration
+	got       uint64 // readings of the measured generators received
+	undecoded atomic.Uint64
+	changed   chan struct{}
+}
+
+func startLatencyConsumer(b *testing.B, e *env) *latencyConsumer {
+	kc := &latencyConsumer{changed: make(chan struct{}, 1)}
+	cl := e.kafka.Client(b, kgo.ConsumeTopics(verify.DefaultRawTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	b.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			kc.observe(time.Now(), fs.Records())
+		}
+	}()
+	return kc
+}
+
+func (kc *latencyConsumer) measure(lo, hi int, since int64) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	kc.lo, kc.hi, kc.since, kc.lat, kc.got = lo, hi, since, nil, 0
+}
+
+func (kc *latencyConsumer) observe(at time.Time, recs []*kgo.Record) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	for _, r := range recs {
+		g, ev, ok := genAndTime(r.Value)
+		if !ok {
+			kc.undecoded.Add(1)
+			continue
+		}
+		if g < kc.lo || g > kc.hi {
+			continue
+		}
+		kc.got++
+		if ev >= kc.since {
+			kc.lat = append(kc.lat, at.Sub(time.Unix(0, ev)))
+		}
+	}
+	select {
+	case kc.changed <- struct{}{}:
+	default:
+	}
+}
+
+// waitFor waits until n readings of the measured generators arrived.
+func (kc *latencyConsumer) waitFor(n uint64, timeout time.Duration) error {
+	deadline := time.After(timeout)
+	for {
+		kc.mu.Lock()
+		got := kc.got
+		kc.mu.Unlock()
+		if got >= n {
+			return nil
+		}
+		select {
+		case <-kc.changed:
+		case <-deadline:
+			return fmt.Errorf("%d of %d readings arrived within %v (%d undecodable)", got, n, timeout, kc.undecoded.Load())
+		}
+	}
+}
+
+func (kc *latencyConsumer) take() []time.Duration {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	l := kc.lat
+	kc.lat = nil
+	return l
+}
+
+// genAndTime extracts the generator index and the event time from a raw
+// record's JSON value (uplink's format: "generatorID":"generatorN", and
+// "time" in RFC 3339 with nanoseconds).
+func genAndTime(v []byte) (gen int, ev int64, ok bool) {
+	id, ok := jsonString(v, "generatorID")
+	if !ok || !strings.HasPrefix(id, "generator") {
+		return 0, 0, false
+	}
+	gen, err := strconv.Atoi(strings.TrimPrefix(id, "generator"))
+	if err != nil {
+		return 0, 0, false
+	}
+	ts, ok := jsonString(v, "time")
+	if !ok {
+		return 0, 0, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return 0, 0, false
+	}
+	return gen, t.UnixNano(), true
+}
+
+// jsonString returns the string value of "name" in a flat JSON object
+// (with or without spaces after the colon).
+func jsonString(v []byte, name string) (string, bool) {
+	i := bytes.Index(v, []byte(`"`+name+`":`))
+	if i < 0 {
+		return "", false
+	}
+	rest := bytes.TrimLeft(v[i+len(name)+3:], " ")
+	if len(rest) == 0 || rest[0] != '"' {
+		return "", false
+	}
+	rest = rest[1:]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return "", false
+	}
+	return string(rest[:j]), true
+}
+
+// sampleRecorder keeps the event times of the sample generators' readings,
+// in publish order (one goroutine per generator records them).
+type sampleRecorder struct {
+	mu    sync.Mutex
+	times map[string][]int64
+}
+
+func newSampleRecorder(first, n int) *sampleRecorder {
+	r := &sampleRecorder{times: map[string][]int64{}}
+	for i := range n {
+		r.times[fleet.ID(first+i)] = nil
+	}
+	return r
+}
+
+func (r *sampleRecorder) Record(rd downsample.Reading) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ts, ok := r.times[rd.GeneratorID]; ok {
+		r.times[rd.GeneratorID] = append(ts, rd.Time)
+	}
+	return nil
+}
+
+// influxPoller polls InfluxDB for the newest point of each sample
+// generator; a reading counts as visible at the end of the first poll that
+// returns a point of its generator at or after its time.
+type influxPoller struct {
+	url   string
+	rec   *sampleRecorder
+	since int64
+	seen  map[string]int // readings of each generator already visible
+	mu    sync.Mutex
+	lat   []time.Duration
+	stop  context.CancelFunc
+	done  chan struct{}
+	err   error
+}
+
+const influxPollEvery = 20 * time.Millisecond
+
+func startInfluxPoller(b *testing.B, influxURL string, rec *sampleRecorder, since int64) *influxPoller {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &influxPoller{url: influxURL, rec: rec, since: since, seen: map[string]int{}, stop: cancel, done: make(chan struct{})}
+	b.Cleanup(func() { cancel(); <-p.done })
+	go func() {
+		defer close(p.done)
+		client := &http.Client{Timeout: 5 * time.Second}
+		tick := time.NewTicker(influxPollEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if err := p.poll(client); err != nil {
+				p.mu.Lock()
+				p.err = err
+				p.mu.Unlock()
+			}
+		}
+	}()
+	return p
+}
+
+// poll queries the newest point of every sample generator in one request.
+func (p *influxPoller) poll(client *http.Client) error {
+	ids := make([]string, 0, len(p.rec.times))
+	p.rec.mu.Lock()
+	for id := range p.rec.times {
+		ids = append(ids, id)
+	}
+	p.rec.mu.Unlock()
+	slices.Sort(ids)
+	var q strings.Builder
+	for _, id := range ids {
+		fmt.Fprintf(&q, "SELECT fuel FROM %s WHERE generatorID = '%s' AND time > now() - 30s ORDER BY time DESC LIMIT 1;",
+			downsample.Measurement, id)
+	}
+	resp, err := client.PostForm(p.url+"/query", url.Values{"db": {verify.DefaultRawDB}, "q": {q.String()}, "epoch": {"ns"}})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Results []struct {
+			Series []struct {
+				Values [][]json.Number `json:"values"`
+			} `json:"series"`
+		} `json:"results"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return fmt.Errorf("influx query: %s: %w", resp.Status, err)
+	}
+	at := time.Now()
+	for i, r := range out.Results {
+		if i >= len(ids) || len(r.Series) == 0 || len(r.Series[0].Values) == 0 || len(r.Series[0].Values[0]) == 0 {
+			continue
+		}
+		newest, err := r.Series[0].Values[0][0].Int64()
+		if err != nil {
+			return fmt.Errorf("influx time: %w", err)
+		}
+		p.visible(ids[i], newest, at)
+	}
+	return nil
+}
+
+// visible records the readings of id up to time newest as seen at at.
+func (p *influxPoller) visible(id string, newest int64, at time.Time) {
+	p.rec.mu.Lock()
+	ts := p.rec.times[id]
+	p.rec.mu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := p.seen[id]
+	for ; n < len(ts) && ts[n] <= newest; n++ {
+		if ts[n] >= p.since {
+			p.lat = append(p.lat, at.Sub(time.Unix(0, ts[n])))
+		}
+	}
+	p.seen[id] = n
+}
+
+// waitAll waits until every recorded sample reading was seen, then stops
+// polling.
+func (p *influxPoller) waitAll(timeout time.Duration) error {
+	defer func() { p.stop(); <-p.done }()
+	deadline := time.Now().Add(timeout)
+	for {
+		p.rec.mu.Lock()
+		pending := 0
+		for id, ts := range p.rec.times {
+			p.mu.Lock()
+			pending += len(ts) - p.seen[id]
+			p.mu.Unlock()
+		}
+		p.rec.mu.Unlock()
+		if pending == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return fmt.Errorf("%d sample readings not visible after %v (last poll error: %v)", pending, timeout, p.err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *influxPoller) take() []time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lat
+}
+
+// rssSampler records the largest VmRSS of a process.
+type rssSampler struct {
+	stopc chan struct{}
+	done  chan struct{}
+	max   int64
+}
+
+func sampleRSS(pid int) *rssSampler {
+	s := &rssSampler{stopc: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if u, err := readProc(pid); err == nil {
+				s.max = max(s.max, u.RSS)
+			}
+			select {
+			case <-s.stopc:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return s
+}
+
+func (s *rssSampler) stop() int64 {
+	close(s.stopc)
+	<-s.done
+	return s.max
+}
