@@ -21,6 +21,7 @@ import (
 
 type fileChecker struct {
 	f       *os.File
+	scratch []byte // leaf pages are checked before the next page is read
 	size    int64
 	ps      int64
 	hwm     uint64
@@ -39,7 +40,8 @@ func checkFile(path string) error {
 	if err != nil || fi.Size() == 0 {
 		return nil
 	}
-	c := &fileChecker{f: f, size: fi.Size(), ps: int64(pageSizeOf(f)), visited: map[uint64]bool{}}
+	ps := int64(pageSizeOf(f))
+	c := &fileChecker{f: f, size: fi.Size(), ps: ps, scratch: make([]byte, ps), visited: map[uint64]bool{}}
 	root, freelist, ok := c.meta()
 	if !ok {
 		return nil // bbolt refuses the meta pages with an error of its own
@@ -83,7 +85,7 @@ func (c *fileChecker) read(id uint64, want uint16) ([]byte, error) {
 	if id < 2 || id >= c.hwm || int64(id+1)*c.ps > c.size {
 		return nil, fmt.Errorf("page %d out of bounds (high water %d)", id, c.hwm)
 	}
-	p := make([]byte, c.ps)
+	p := c.scratch
 	if _, err := c.f.ReadAt(p, int64(id)*c.ps); err != nil {
 		return nil, fmt.Errorf("page %d: %w", id, err)
 	}
@@ -106,6 +108,8 @@ func (c *fileChecker) read(id uint64, want uint16) ([]byte, error) {
 		if _, err := c.f.ReadAt(p, int64(id)*c.ps); err != nil {
 			return nil, fmt.Errorf("page %d: %w", id, err)
 		}
+	} else if flags&0x01 != 0 {
+		p = bytes.Clone(p) // branch pages stay in use while their children are read
 	}
 	return p, nil
 }
@@ -183,8 +187,15 @@ func (c *fileChecker) branch(id uint64, p []byte, min, max []byte) ([]byte, erro
 func (c *fileChecker) leaf(id uint64, p []byte, min, max []byte, nested bool) ([]byte, error) {
 	count := int64(le.Uint16(p[10:]))
 	running := min
+	cloned := false
 	for i := int64(0); i < count; i++ {
 		flags, k, v, _, err := element(p, i, true)
+		if err == nil && flags&bucketLeafFlag != 0 && !cloned {
+			// a sub-bucket's pages are read into the scratch buffer
+			p, cloned = bytes.Clone(p), true
+			running = bytes.Clone(running)
+			flags, k, v, _, err = element(p, i, true)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("leaf page %d: %w", id, err)
 		}
@@ -199,7 +210,7 @@ func (c *fileChecker) leaf(id uint64, p []byte, min, max []byte, nested bool) ([
 			return nil, err
 		}
 	}
-	return running, nil
+	return bytes.Clone(running), nil // p may be the scratch buffer
 }
 
 // bucket checks a bucket value: a header, then a root page or an inline page.
