@@ -60,7 +60,7 @@ is refused as corrupt (moved aside, see Corruption).
 	0    1    version = 1
 	1    4    CRC-32C of bytes 5..end
 	5    8    Seq      last Seq the consumer is done with (0 = none)
-	13   8    Dropped  records this consumer lost to caps or corruption
+	13   8    Dropped  records dropped by caps before this consumer read them
 	21   ...  Meta     opaque consumer state (may be empty)
 
 "records"/<stream> bucket, key = Seq as 8 bytes big-endian, value:
