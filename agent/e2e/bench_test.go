@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -161,9 +162,13 @@ func runLive(b *testing.B, e *env, a *agentProc, kc *latencyConsumer, c liveConf
 		b.Fatal(err)
 	}
 	pub0, t0 := pub.published(), time.Now()
+	m0 := a.metrics()
+	share := startCPUShare(map[string]int{"agent": a.pid(), "mosquitto": e.broker.PID(), "influxd": e.influx.PID(),
+		"bench process (publisher, kfake, consumers)": os.Getpid()})
 	rss := sampleRSS(a.pid())
 	pub.wait(b)
 	elapsed := time.Since(t0)
+	b.Log(share.stop())
 	published := pub.published() - pub0
 	want := pub.published()
 	if err := kc.waitFor(want, 60*time.Second); err != nil {
@@ -177,6 +182,7 @@ func runLive(b *testing.B, e *env, a *agentProc, kc *latencyConsumer, c liveConf
 	if err != nil {
 		b.Fatal(err)
 	}
+	logBatching(b, m0, a.metrics(), time.Since(t0))
 	return liveRun{kafka: kc.take(), influx: ip.take(), published: published, elapsed: elapsed,
 		cpu: cpu1.CPU - cpu0.CPU, maxRSS: rss.stop()}
 }
@@ -495,4 +501,105 @@ func (s *rssSampler) stop() int64 {
 	close(s.stopc)
 	<-s.done
 	return s.max
+}
+
+// metrics scrapes the agent's /metrics into name{labels} -> value.
+func (a *agentProc) metrics() map[string]float64 {
+	out := map[string]float64{}
+	resp, err := a.client.Get("http://" + a.httpAddr + "/metrics")
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	var body bytes.Buffer
+	_, _ = body.ReadFrom(resp.Body)
+	for _, line := range strings.Split(body.String(), "\n") {
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out
+}
+
+// logBatching logs how the agent grouped the readings of a run: spool
+// commits and uplink batches (per-batch costs dominate at small batches).
+func logBatching(b *testing.B, m0, m1 map[string]float64, d time.Duration) {
+	delta := func(k string) float64 { return m1[k] - m0[k] }
+	commits := delta("edgespool_spool_commits_total")
+	line := fmt.Sprintf("%.0f spool commits/s", commits/d.Seconds())
+	for _, sink := range []string{"kafka", "influx"} {
+		l := `{sink="` + sink + `",stream="raw"}`
+		n, recs := delta("edgespool_uplink_batches_total"+l), delta("edgespool_uplink_sent_records_total"+l)
+		if n > 0 {
+			line += fmt.Sprintf("; %s raw: %.0f batches/s of %.0f readings", sink, n/d.Seconds(), recs/n)
+		}
+	}
+	b.Log(line)
+}
+
+// cpuShare measures the cores used by a set of processes, and by the whole
+// machine (/proc/stat), over an interval.
+type cpuShare struct {
+	pids      map[string]int
+	start     map[string]time.Duration
+	busy0     int64 // machine busy ticks
+	t0        time.Time
+	machineOK bool
+}
+
+func startCPUShare(pids map[string]int) *cpuShare {
+	s := &cpuShare{pids: pids, start: map[string]time.Duration{}, t0: time.Now()}
+	for name, pid := range pids {
+		if u, err := readProc(pid); err == nil {
+			s.start[name] = u.CPU
+		}
+	}
+	s.busy0, s.machineOK = machineBusyTicks()
+	return s
+}
+
+// stop returns "cores used while publishing: ..." for the interval.
+func (s *cpuShare) stop() string {
+	d := time.Since(s.t0).Seconds()
+	names := make([]string, 0, len(s.pids))
+	for name := range s.pids {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	b.WriteString("cores used while publishing:")
+	for _, name := range names {
+		if u, err := readProc(s.pids[name]); err == nil {
+			fmt.Fprintf(&b, " %s %.2f,", name, (u.CPU-s.start[name]).Seconds()/d)
+		}
+	}
+	if busy1, ok := machineBusyTicks(); ok && s.machineOK {
+		fmt.Fprintf(&b, " whole machine %.2f of %d", float64(busy1-s.busy0)/100/d, runtime.NumCPU())
+	}
+	return b.String()
+}
+
+// machineBusyTicks sums the non-idle jiffies of /proc/stat's cpu line.
+func machineBusyTicks() (int64, bool) {
+	stat, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, false
+	}
+	line, _, _ := strings.Cut(string(stat), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, false
+	}
+	var busy int64
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, true
 }

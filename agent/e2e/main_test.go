@@ -13,8 +13,14 @@ import (
 var agentBin string
 
 // TestMain builds the edgespool command once into a temporary directory.
-// EDGESPOOL_E2E_RACE=1 builds it with the race detector.
+// EDGESPOOL_E2E_RACE=1 builds it with the race detector;
+// EDGESPOOL_E2E_AGENT=PATH runs that binary instead (e.g. to compare two
+// builds in the benchmarks).
 func TestMain(m *testing.M) {
+	if p := os.Getenv("EDGESPOOL_E2E_AGENT"); p != "" {
+		agentBin = p
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "edgespool-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
