@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,14 +24,16 @@ import (
 )
 
 // liveConfig is the load of BenchmarkLiveLatency, from the environment:
-// EDGESPOOL_E2E_RATE readings/s in total (default 20000) and
+// EDGESPOOL_E2E_RATE readings/s in total (default 20000),
 // EDGESPOOL_E2E_SECONDS of publishing per iteration (default 12; the
-// first 2 s are warm-up and not measured).
+// first 2 s are warm-up and not measured), and
+// EDGESPOOL_E2E_COMMIT_MAX_DELAY for the agent's spool.commit_max_delay.
 type liveConfig struct {
 	rate          float64
 	dur, warmup   time.Duration
 	gens, conns   int
 	influxSamples int // generators whose points are polled in InfluxDB
+	commitDelay   time.Duration
 }
 
 func liveConfigFromEnv(b *testing.B) liveConfig {
@@ -50,6 +51,13 @@ func liveConfigFromEnv(b *testing.B) liveConfig {
 			b.Fatalf("EDGESPOOL_E2E_SECONDS=%q (at least 3)", v)
 		}
 		c.dur = time.Duration(s * float64(time.Second))
+	}
+	if v := os.Getenv("EDGESPOOL_E2E_COMMIT_MAX_DELAY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatalf("EDGESPOOL_E2E_COMMIT_MAX_DELAY=%q", v)
+		}
+		c.commitDelay = d
 	}
 	return c
 }
@@ -78,7 +86,7 @@ func liveConfigFromEnv(b *testing.B) liveConfig {
 func BenchmarkLiveLatency(b *testing.B) {
 	c := liveConfigFromEnv(b)
 	e := newDirectEnv(b)
-	a := e.newAgent(b, agentOptions{Window: time.Minute, LogLevel: "warn"})
+	a := e.newAgent(b, agentOptions{Window: time.Minute, LogLevel: "warn", CommitMaxDelay: c.commitDelay})
 	a.start()
 	kc := startLatencyConsumer(b, e)
 	var res liveResult
@@ -470,39 +478,6 @@ func (p *influxPoller) take() []time.Duration {
 	return p.lat
 }
 
-// rssSampler records the largest VmRSS of a process.
-type rssSampler struct {
-	stopc chan struct{}
-	done  chan struct{}
-	max   int64
-}
-
-func sampleRSS(pid int) *rssSampler {
-	s := &rssSampler{stopc: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			if u, err := readProc(pid); err == nil {
-				s.max = max(s.max, u.RSS)
-			}
-			select {
-			case <-s.stopc:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return s
-}
-
-func (s *rssSampler) stop() int64 {
-	close(s.stopc)
-	<-s.done
-	return s.max
-}
-
 // metrics scrapes the agent's /metrics into name{labels} -> value.
 func (a *agentProc) metrics() map[string]float64 {
 	out := map[string]float64{}
@@ -539,67 +514,4 @@ func logBatching(b *testing.B, m0, m1 map[string]float64, d time.Duration) {
 		}
 	}
 	b.Log(line)
-}
-
-// cpuShare measures the cores used by a set of processes, and by the whole
-// machine (/proc/stat), over an interval.
-type cpuShare struct {
-	pids      map[string]int
-	start     map[string]time.Duration
-	busy0     int64 // machine busy ticks
-	t0        time.Time
-	machineOK bool
-}
-
-func startCPUShare(pids map[string]int) *cpuShare {
-	s := &cpuShare{pids: pids, start: map[string]time.Duration{}, t0: time.Now()}
-	for name, pid := range pids {
-		if u, err := readProc(pid); err == nil {
-			s.start[name] = u.CPU
-		}
-	}
-	s.busy0, s.machineOK = machineBusyTicks()
-	return s
-}
-
-// stop returns "cores used while publishing: ..." for the interval.
-func (s *cpuShare) stop() string {
-	d := time.Since(s.t0).Seconds()
-	names := make([]string, 0, len(s.pids))
-	for name := range s.pids {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	var b strings.Builder
-	b.WriteString("cores used while publishing:")
-	for _, name := range names {
-		if u, err := readProc(s.pids[name]); err == nil {
-			fmt.Fprintf(&b, " %s %.2f,", name, (u.CPU-s.start[name]).Seconds()/d)
-		}
-	}
-	if busy1, ok := machineBusyTicks(); ok && s.machineOK {
-		fmt.Fprintf(&b, " whole machine %.2f of %d", float64(busy1-s.busy0)/100/d, runtime.NumCPU())
-	}
-	return b.String()
-}
-
-// machineBusyTicks sums the non-idle jiffies of /proc/stat's cpu line.
-func machineBusyTicks() (int64, bool) {
-	stat, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, false
-	}
-	line, _, _ := strings.Cut(string(stat), "\n")
-	f := strings.Fields(line)
-	if len(f) < 8 || f[0] != "cpu" {
-		return 0, false
-	}
-	var busy int64
-	for i, v := range f[1:] {
-		n, _ := strconv.ParseInt(v, 10, 64)
-		if i != 3 && i != 4 { // idle, iowait
-			busy += n
-		}
-	}
-	return busy, true
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -87,9 +86,11 @@ func (e *env) restore(tb testing.TB) {
 
 // agentOptions are the test-specific parts of the agent's configuration.
 type agentOptions struct {
-	Window   time.Duration // downsample window (default 2s)
-	Batch    int           // Kafka and InfluxDB batch bound (default: the agent's)
-	LogLevel string        // default info
+	Window time.Duration // downsample window (default 2s)
+	Batch  int           // Kafka and InfluxDB batch bound (default: the agent's)
+	// CommitMaxDelay is spool.commit_max_delay (default: the agent's).
+	CommitMaxDelay time.Duration
+	LogLevel       string // default info
 }
 
 // agentProc is the edgespool binary running as a child process with a
@@ -134,6 +135,7 @@ func (e *env) newAgent(tb testing.TB, o agentOptions) *agentProc {
   reconnect_max: 1s
 spool:
   path: %s
+  commit_max_delay: %s
 kafka:
   enabled: true
   brokers: [%q]
@@ -157,7 +159,7 @@ http:
   listen: %s
 log:
   level: %s
-`, e.broker.URL, filepath.Join(dir, "spool.db"), e.kafka.Addrs[0], verify.DefaultRawTopic, verify.DefaultDownTopic,
+`, e.broker.URL, filepath.Join(dir, "spool.db"), o.CommitMaxDelay, e.kafka.Addrs[0], verify.DefaultRawTopic, verify.DefaultDownTopic,
 		kafkaBatch, influxURL, verify.DefaultRawDB, verify.DefaultDownDB, influxBatch, o.Window, a.httpAddr, o.LogLevel)
 	if err := os.WriteFile(a.cfgPath, []byte(conf), 0o644); err != nil {
 		tb.Fatal(err)
@@ -336,50 +338,4 @@ func rawLastSeq(st agent.Status) uint64 {
 		}
 	}
 	return 0
-}
-
-// procUsage is the CPU time and memory of a process from /proc.
-type procUsage struct {
-	CPU        time.Duration // user + system
-	RSS, HWM   int64         // bytes: resident now, peak resident
-	ClockTicks int64
-}
-
-// readProc reads /proc/<pid>/stat and /proc/<pid>/status.
-func readProc(pid int) (procUsage, error) {
-	var u procUsage
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return u, err
-	}
-	// Fields after the parenthesised command name; utime and stime are
-	// fields 14 and 15 of the whole line (11 and 12 after the name).
-	rest := string(stat[strings.LastIndexByte(string(stat), ')')+2:])
-	f := strings.Fields(rest)
-	if len(f) < 13 {
-		return u, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	const hz = 100 // USER_HZ on Linux
-	u.ClockTicks = utime + stime
-	u.CPU = time.Duration(u.ClockTicks) * time.Second / hz
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return u, err
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		switch k {
-		case "VmRSS":
-			u.RSS = kb << 10
-		case "VmHWM":
-			u.HWM = kb << 10
-		}
-	}
-	return u, nil
 }
