@@ -14,8 +14,8 @@ import (
 
 // verifySinks reads Kafka and InfluxDB back with the verifier until every
 // check passes, and fails tb with the verifier's report after timeout.
-// It also requires an edgespool-id header on every Kafka record and at
-// least one downsampled point per sink.
+// It also requires at least one downsampled point per sink and no
+// duplicate point in InfluxDB (identity headers: see identityStats).
 func (e *env) verifySinks(tb testing.TB, exp verify.Expect, window, timeout time.Duration) verify.Report {
 	tb.Helper()
 	cfg := verify.Config{Expect: exp,
@@ -39,6 +39,11 @@ func (e *env) verifySinks(tb testing.TB, exp verify.Expect, window, timeout time
 		for _, d := range rep.Down {
 			if problem == "" && d.Points == 0 {
 				problem = d.Sink + ": no downsampled points"
+			}
+		}
+		for _, r := range rep.Raw { // a replayed point overwrites itself
+			if problem == "" && strings.HasPrefix(r.Sink, "influxdb") && r.Duplicates > 0 {
+				problem = fmt.Sprintf("%s: %d duplicate points", r.Sink, r.Duplicates)
 			}
 		}
 		if problem == "" {
