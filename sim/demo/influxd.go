@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/edgespool/edgespool/sim/linkcut"
+	"github.com/edgespool/edgespool/sim/servers"
 )
 
 // ErrNoInfluxd means no influxd binary was found; the demo then runs
@@ -42,27 +43,6 @@ func findInfluxd(explicit string) (string, error) {
 	return "", ErrNoInfluxd
 }
 
-const influxConf = `reporting-disabled = true
-bind-address = "%s"
-[meta]
-  dir = "%[2]s/meta"
-[data]
-  dir = "%[2]s/data"
-  wal-dir = "%[2]s/wal"
-  query-log-enabled = false
-[http]
-  bind-address = "%[3]s"
-  auth-enabled = false
-  log-enabled = false
-  flux-enabled = true
-[logging]
-  level = "warn"
-[monitor]
-  store-enabled = false
-[continuous_queries]
-  enabled = false
-`
-
 // influx is an influxd process behind a cuttable link.
 type influx struct {
 	cmd  *exec.Cmd
@@ -74,7 +54,7 @@ type influx struct {
 func startInflux(ctx context.Context, bin, dir string, log *slog.Logger, dbs ...string) (*influx, error) {
 	rpc, httpAddr := freeAddr(), freeAddr()
 	conf := filepath.Join(dir, "influxdb.conf")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, influxConf, rpc, dir, httpAddr), 0o644); err != nil {
+	if err := os.WriteFile(conf, servers.InfluxdConfig(dir, rpc, httpAddr), 0o644); err != nil {
 		return nil, fmt.Errorf("influxd config: %w", err)
 	}
 	logf, err := os.Create(filepath.Join(dir, "influxd.log"))

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/edgespool/edgespool/sim/linkcut"
+	"github.com/edgespool/edgespool/sim/servers"
 )
 
 // kafka is an in-process kfake cluster whose only broker advertises the
@@ -29,7 +30,7 @@ func startKafka(log *slog.Logger, topics ...string) (*kafka, error) {
 			ln.Close()
 			return nil, err
 		}
-		return advertListener{ln, k.link.Addr()}, nil
+		return servers.AdvertListener{Listener: ln, Advert: k.link.Addr()}, nil
 	}
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topics...), kfake.ListenFn(listen))
 	if err != nil {
@@ -40,20 +41,6 @@ func startKafka(log *slog.Logger, topics ...string) (*kafka, error) {
 	}
 	k.c = c
 	return k, nil
-}
-
-// advertListener reports the link's address as its own.
-type advertListener struct {
-	net.Listener
-	advert string
-}
-
-func (l advertListener) Addr() net.Addr {
-	a, err := net.ResolveTCPAddr("tcp", l.advert)
-	if err != nil {
-		return l.Listener.Addr()
-	}
-	return a
 }
 
 func (k *kafka) close() {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgespool/edgespool/sim/servers"
 )
 
 // InfluxServer is an InfluxDB 1.8 server (influxd) with the v2 write API and Flux
@@ -27,32 +29,6 @@ type InfluxServer struct {
 	proc *process
 }
 
-const influxConf = `reporting-disabled = true
-bind-address = "%s"
-[meta]
-  dir = "%s/meta"
-[data]
-  dir = "%s/data"
-  wal-dir = "%s/wal"
-  query-log-enabled = false
-  trace-logging-enabled = false
-[coordinator]
-  log-queries-after = "0s"
-[http]
-  enabled = true
-  bind-address = "%s"
-  auth-enabled = false
-  log-enabled = false
-  flux-enabled = true
-  max-body-size = 0
-[logging]
-  level = "warn"
-[monitor]
-  store-enabled = false
-[continuous_queries]
-  enabled = false
-`
-
 // Influx starts influxd and stops it when the test ends.
 func Influx(t testing.TB) *InfluxServer {
 	t.Helper()
@@ -60,9 +36,8 @@ func Influx(t testing.TB) *InfluxServer {
 	httpAddr := hostPort(FreePort(t))
 	rpcAddr := hostPort(FreePort(t))
 	in.URL = "http://" + httpAddr
-	conf := fmt.Sprintf(influxConf, rpcAddr, in.dir, in.dir, in.dir, httpAddr)
 	in.conf = filepath.Join(in.dir, "influxdb.conf")
-	if err := os.WriteFile(in.conf, []byte(conf), 0o644); err != nil {
+	if err := os.WriteFile(in.conf, servers.InfluxdConfig(in.dir, rpcAddr, httpAddr), 0o644); err != nil {
 		t.Fatalf("influxd config: %v", err)
 	}
 	in.Start()

@@ -9,6 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/edgespool/edgespool/sim/servers"
 )
 
 // KafkaCluster is an in-process Kafka wire-protocol cluster (franz-go
@@ -91,24 +93,10 @@ func (k *KafkaCluster) listen(network, address string) (net.Listener, error) {
 	_, port, _ := net.SplitHostPort(address)
 	for i, p := range k.ports {
 		if hostPort(p) == net.JoinHostPort("127.0.0.1", port) && k.adverts[i] != hostPort(p) {
-			return advertListener{ln, k.adverts[i]}, nil
+			return servers.AdvertListener{Listener: ln, Advert: k.adverts[i]}, nil
 		}
 	}
 	return ln, nil
-}
-
-// advertListener reports another address than the one it listens on.
-type advertListener struct {
-	net.Listener
-	advert string
-}
-
-func (l advertListener) Addr() net.Addr {
-	a, err := net.ResolveTCPAddr("tcp", l.advert)
-	if err != nil {
-		return l.Listener.Addr()
-	}
-	return a
 }
 
 // Start (re)starts the cluster on the same ports with its persisted data.
