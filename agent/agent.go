@@ -64,7 +64,11 @@ func (a *Agent) start(ctx context.Context) error {
 	if a.sp, err = a.openSpool(); err != nil {
 		return err
 	}
-	if a.in, err = intake.New(a.sp, a.intakeOptions()); err != nil {
+	inOpts, err := a.intakeOptions()
+	if err != nil {
+		return err
+	}
+	if a.in, err = intake.New(a.sp, inOpts); err != nil {
 		return err
 	}
 	if err = a.startHTTP(); err != nil {

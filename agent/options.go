@@ -1,10 +1,7 @@
 package agent
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/edgespool/edgespool/agent/config"
@@ -40,7 +37,7 @@ func (a *Agent) enabledSinks() []string {
 	return s
 }
 
-func (a *Agent) intakeOptions() intake.Options {
+func (a *Agent) intakeOptions() (intake.Options, error) {
 	m := a.cfg.MQTT
 	o := intake.Options{Broker: m.Broker, ClientID: m.ClientID, Username: m.Username, Password: m.Password,
 		Topics: m.Topics, KeepAlive: m.KeepAlive, ConnectTimeout: m.ConnectTimeout, ReconnectMax: m.ReconnectMax,
@@ -49,11 +46,40 @@ func (a *Agent) intakeOptions() intake.Options {
 		Ignore:     alarmTopicMatcher(a.cfg.Downsample),
 		Logger:     a.log.With("component", "mqtt"),
 		Registerer: a.reg}
-	if m.TLS.Enabled || strings.HasPrefix(m.Broker, "ssl:") || strings.HasPrefix(m.Broker, "tls:") ||
-		strings.HasPrefix(m.Broker, "mqtts:") || strings.HasPrefix(m.Broker, "wss:") {
-		o.TLS, _ = tlsConfig(m.TLS) // validated by check-config; errors surface again at connect
+	broker, secure := tlsBroker(m.Broker, m.TLS.Enabled)
+	if !secure {
+		return o, nil
 	}
-	return o
+	t := uplinkTLS(m.TLS)
+	t.Enable = true
+	tc, err := t.Config()
+	if err != nil {
+		return o, fmt.Errorf("mqtt: %w", err)
+	}
+	o.Broker, o.TLS = broker, tc
+	return o, nil
+}
+
+// tlsBroker reports whether the broker URL asks for TLS, or enabled does;
+// with enabled, a plain scheme is switched to its TLS twin (tcp and mqtt to
+// ssl, ws to wss) so that the connection can never silently go out in clear.
+func tlsBroker(broker string, enabled bool) (string, bool) {
+	scheme, rest, ok := strings.Cut(broker, "://")
+	if !ok {
+		return broker, enabled
+	}
+	switch scheme {
+	case "ssl", "tls", "mqtts", "wss":
+		return broker, true
+	case "ws":
+		scheme = "wss"
+	default:
+		scheme = "ssl"
+	}
+	if !enabled {
+		return broker, false
+	}
+	return scheme + "://" + rest, true
 }
 
 func payloadFormat(s string) intake.Format {
@@ -77,29 +103,6 @@ func alarmTopicMatcher(d config.Downsample) func(string) bool {
 		return len(topic) > len(prefix)+len(suffix) && strings.HasPrefix(topic, prefix) &&
 			strings.HasSuffix(topic, suffix) && !strings.Contains(topic[len(prefix):len(topic)-len(suffix)], "/")
 	}
-}
-
-// tlsConfig builds a client TLS setup from the file section.
-func tlsConfig(t config.TLS) (*tls.Config, error) {
-	c := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls ca_file: %w", err)
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls ca_file %s: no PEM certificates", t.CAFile)
-		}
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls client certificate: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
 }
 
 func uplinkTLS(t config.TLS) uplink.TLSOptions {
