@@ -14,25 +14,6 @@ import (
 	"github.com/edgespool/edgespool/sim/testenv"
 )
 
-func echoServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // echo dials addr, sends a line and returns how long the answer took.
 func echo(addr string) (time.Duration, error) {
 	start := time.Now()
@@ -55,7 +36,7 @@ func TestToxiproxyCutRestoreLatency(t *testing.T) {
 	x := testenv.Toxiproxy(t)
 	c := fault.New(x.Addr, fault.Options{})
 	listen := "127.0.0.1:" + freePort(t)
-	p, err := c.Create("kafka", listen, echoServer(t))
+	p, err := c.Create("kafka", listen, testenv.EchoServer(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,31 +7,13 @@ import (
 	"net"
 	"testing"
 	"time"
-)
 
-// echoServer echoes every line back.
-func echoServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	return ln.Addr().String()
-}
+	"github.com/edgespool/edgespool/sim/testenv"
+)
 
 func newProxy(t *testing.T) *Proxy {
 	t.Helper()
-	p, err := New("127.0.0.1:0", echoServer(t), Options{})
+	p, err := New("127.0.0.1:0", testenv.EchoServer(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
