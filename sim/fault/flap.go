@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/edgespool/edgespool/sim/fleet"
 )
 
 // Schedule is a flapping pattern: Cycles times, the link is down for Down
@@ -19,27 +21,15 @@ type Sleeper interface {
 	Sleep(ctx context.Context, d time.Duration) error
 }
 
-type realSleeper struct{}
-
-func (realSleeper) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // Flap runs the schedule on link and always leaves the link restored. It
 // returns the number of completed cycles; the end of ctx is not an error.
+// A nil clock means the wall clock (fleet.SystemClock).
 func Flap(ctx context.Context, link Link, s Schedule, clock Sleeper, log *slog.Logger) (int, error) {
 	if s.Down <= 0 || s.Up < 0 {
 		return 0, fmt.Errorf("flap: down must be > 0 and up >= 0, got %v/%v", s.Down, s.Up)
 	}
 	if clock == nil {
-		clock = realSleeper{}
+		clock = fleet.SystemClock{}
 	}
 	if log == nil {
 		log = slog.Default()
