@@ -3,17 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-
-	"github.com/edgespool/edgespool/agent/config"
 )
 
 func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("check-config", "check-config [-config FILE]", stderr)
-	path := fs.String("config", defaultConfig, "configuration file")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	cfg, err := config.Load(*path)
+	cfg, path, err := loadConfig("check-config", args, stderr)
 	if err != nil {
 		return err
 	}
@@ -27,6 +20,6 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 		sinks = "influxdb"
 	}
 	fmt.Fprintf(stdout, "%s: ok (broker %s, spool %s, cap %s, sinks: %s, downsample: %v)\n",
-		*path, cfg.MQTT.Broker, cfg.Spool.Path, cfg.Spool.MaxBytes, sinks, cfg.Downsample.Enabled)
+		path, cfg.MQTT.Broker, cfg.Spool.Path, cfg.Spool.MaxBytes, sinks, cfg.Downsample.Enabled)
 	return nil
 }

@@ -16,13 +16,20 @@ import (
 
 const defaultConfig = "/etc/edgespool/edgespool.yaml"
 
-func cmdRun(args []string, _, stderr io.Writer) error {
-	fs := newFlags("run", "run [-config FILE]", stderr)
+// loadConfig parses the flags of a command that takes only -config, then
+// loads and validates that file.
+func loadConfig(name string, args []string, stderr io.Writer) (config.Config, string, error) {
+	fs := newFlags(name, name+" [-config FILE]", stderr)
 	path := fs.String("config", defaultConfig, "configuration file")
 	if err := parse(fs, args); err != nil {
-		return err
+		return config.Config{}, *path, err
 	}
 	cfg, err := config.Load(*path)
+	return cfg, *path, err
+}
+
+func cmdRun(args []string, _, stderr io.Writer) error {
+	cfg, path, err := loadConfig("run", args, stderr)
 	if err != nil {
 		return err
 	}
@@ -31,10 +38,10 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer log.Close()
-	log.Info("starting", "build", buildinfo.Get().String(), "config", *path)
+	log.Info("starting", "build", buildinfo.Get().String(), "config", path)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go handleSignals(cancel, log, *path)
+	go handleSignals(cancel, log, path)
 	if err := agent.New(cfg, log.Logger).Run(ctx); err != nil {
 		log.Error("agent failed", "err", err)
 		return err
