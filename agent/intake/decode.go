@@ -185,6 +185,15 @@ func (dec *Decoder) intern(id []byte) string {
 	return s
 }
 
+// Magnitude limits that tell the unit of an epoch number: below
+// epochSecondsBelow it is seconds, below epochMillisBelow milliseconds,
+// below epochMicrosBelow microseconds, else nanoseconds.
+const (
+	epochSecondsBelow = 1e11
+	epochMillisBelow  = 1e14
+	epochMicrosBelow  = 1e17
+)
+
 // epochToNanos converts an epoch number to Unix nanoseconds, telling the
 // unit by magnitude: |v| < 1e11 seconds, < 1e14 milliseconds, < 1e17
 // microseconds, else nanoseconds. (1e11 s is the year 5138; 1e11 ms is 1973.)
@@ -194,11 +203,11 @@ func epochToNanos(v float64) (int64, error) {
 	switch {
 	case math.IsNaN(v) || math.IsInf(v, 0):
 		return 0, reject(ReasonNonFinite, "time is not finite")
-	case a < 1e11:
+	case a < epochSecondsBelow:
 		mult = 1e9
-	case a < 1e14:
+	case a < epochMillisBelow:
 		mult = 1e6
-	case a < 1e17:
+	case a < epochMicrosBelow:
 		mult = 1e3
 	default:
 		mult = 1
@@ -221,11 +230,11 @@ func epochIntToNanos(v int64) (int64, error) {
 	}
 	var mult int64
 	switch {
-	case a < 1e11:
+	case a < epochSecondsBelow:
 		mult = 1e9
-	case a < 1e14:
+	case a < epochMillisBelow:
 		mult = 1e6
-	case a < 1e17:
+	case a < epochMicrosBelow:
 		mult = 1e3
 	default:
 		return v, nil
