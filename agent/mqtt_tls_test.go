@@ -130,7 +130,7 @@ func TestMQTTOverMutualTLSWithPassword(t *testing.T) {
 
 	app := &memAppender{}
 	in := startTestIntake(t, cfg, app)
-	waitUntil(t, 10*time.Second, in.Ready)
+	testenv.WaitFor(t, 10*time.Second, in.Ready)
 	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL).SetClientID("pub").
 		SetUsername("site").SetPassword("s3cret"))
 	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -139,7 +139,7 @@ func TestMQTTOverMutualTLSWithPassword(t *testing.T) {
 	defer pub.Disconnect(100)
 	payload := `{"generatorID":"generator1","lat":40.7,"lon":-74,"temperature":205,"power":1534,"load":62,"fuel":912,"seq":1}`
 	pub.Publish("emergency_generator/generator1", 1, false, payload).Wait()
-	waitUntil(t, 10*time.Second, func() bool { return app.len() == 1 })
+	testenv.WaitFor(t, 10*time.Second, func() bool { return app.len() == 1 })
 	_ = in.Stop(context.Background())
 
 	for name, mutate := range map[string]func(*config.Config){
@@ -206,15 +206,4 @@ func startTestIntake(t *testing.T, cfg config.Config, app intake.Appender) *inta
 	}
 	t.Cleanup(func() { _ = in.Stop(context.Background()) })
 	return in
-}
-
-func waitUntil(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

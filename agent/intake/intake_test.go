@@ -68,19 +68,8 @@ func startIntake(t *testing.T, url string, app Appender, reg prometheus.Register
 	if err := in.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, in.Ready)
+	testenv.WaitFor(t, 10*time.Second, in.Ready)
 	return in
-}
-
-func waitFor(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func TestIntakeStoresAcksAndDeadLetters(t *testing.T) {
@@ -95,7 +84,7 @@ func TestIntakeStoresAcksAndDeadLetters(t *testing.T) {
 	}
 	pub.Publish("emergency_generator/g2/alarm", 1, false, []byte(`refuel`)).Wait()
 	pub.Publish("emergency_generator/g2", 1, false, []byte(`{"lat":1,"lon":2,"temperature":1,"power":1,"load":1,"fuel":812.5}`)).Wait()
-	waitFor(t, 10*time.Second, func() bool { return len(app.snapshot()) == n+1 })
+	testenv.WaitFor(t, 10*time.Second, func() bool { return len(app.snapshot()) == n+1 })
 	if err := in.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -142,14 +131,14 @@ func TestIntakeHoldsAcksWhileSpoolFails(t *testing.T) {
 	for i := 1; i <= 50; i++ {
 		pub.Publish("emergency_generator/g1", 1, false, reading("g1", i)).Wait()
 	}
-	waitFor(t, 5*time.Second, func() bool { app.mu.Lock(); defer app.mu.Unlock(); return app.calls >= 2 })
+	testenv.WaitFor(t, 5*time.Second, func() bool { app.mu.Lock(); defer app.mu.Unlock(); return app.calls >= 2 })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	in.Stop(ctx) // cannot flush: the spool keeps failing
 	// A new session gets every message again, because none was acknowledged.
 	app2 := &memSpool{}
 	in2 := startIntake(t, b.URL, app2, nil)
-	waitFor(t, 10*time.Second, func() bool { return len(app2.snapshot()) == 50 })
+	testenv.WaitFor(t, 10*time.Second, func() bool { return len(app2.snapshot()) == 50 })
 	in2.Stop(context.Background())
 }
 

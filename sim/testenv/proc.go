@@ -158,3 +158,15 @@ func dialable(addr string) func() error {
 var errNotRunning = errors.New("server not running")
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// WaitFor polls cond every 20 ms until it holds, failing t after d.
+func WaitFor(t testing.TB, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
