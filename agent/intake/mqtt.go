@@ -8,6 +8,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/edgespool/edgespool/agent/mqttconn"
 )
 
 // connState is the MQTT link state, for /readyz and /status.
@@ -63,7 +65,8 @@ func (in *Intake) clientOptions() *mqtt.ClientOptions {
 		SetResumeSubs(false).SetKeepAlive(o.KeepAlive).SetPingTimeout(10 * time.Second).
 		SetConnectTimeout(o.ConnectTimeout).SetWriteTimeout(10 * time.Second).
 		SetAutoReconnect(true).SetConnectRetry(false).SetMaxReconnectInterval(o.ReconnectMax).
-		SetMaxResumePubInFlight(100).SetDefaultPublishHandler(in.handle)
+		SetMaxResumePubInFlight(100).SetDefaultPublishHandler(in.handle).
+		SetCustomOpenConnectionFn(mqttconn.Open)
 	co.SetOnConnectHandler(func(c mqtt.Client) { go in.subscribe(c) })
 	co.SetConnectionNotificationHandler(in.notify)
 	return co

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/edgespool/edgespool/agent/mqttconn"
 )
 
 func (o MQTTOptions) withDefaults() MQTTOptions {
@@ -35,7 +37,8 @@ func (o MQTTOptions) clientOptions() *mqtt.ClientOptions {
 		SetMaxReconnectInterval(2 * time.Second).
 		SetStore(mqtt.NewOrderedMemoryStore()).
 		SetMaxResumePubInFlight(o.Window).
-		SetKeepAlive(10 * time.Second)
+		SetKeepAlive(10 * time.Second).
+		SetCustomOpenConnectionFn(mqttconn.Open)
 	if o.TLS != nil {
 		co.SetTLSConfig(o.TLS)
 	}

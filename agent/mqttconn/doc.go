@@ -1,0 +1,28 @@
+// Package mqttconn opens the network connections of the project's MQTT
+// clients (paho) so that small packets cost fewer system calls.
+//
+// paho reads every packet with three or more reads of the raw connection
+// (the fixed header byte, each remaining-length byte, the rest) and writes
+// every packet, each PUBACK included, with a write of its own. At tens of
+// thousands of QoS 1 messages a second those calls are a large share of
+// a gateway's CPU. Open wraps the connection in a Conn that
+//
+//   - reads through a buffer, so one read usually fetches many packets;
+//   - queues writes and hands them to a flusher goroutine, so that packets
+//     written while the previous write is still in the kernel go out
+//     together in one call. A lone packet is written at once (no timer,
+//     no Nagle-like delay); only writes that would have waited anyway are
+//     combined.
+//
+// Order is kept: bytes reach the connection in the order Write was called.
+// A write error is sticky: the connection is closed, and every later Write
+// returns the error, so paho sees a lost connection and reconnects as it
+// would without the wrapper. Close sends what is queued (bounded by
+// FlushTimeout) before it closes, so a DISCONNECT still reaches the broker.
+//
+// Use it with ClientOptions.SetCustomOpenConnectionFn(mqttconn.Open). It
+// dials the schemes paho does: tcp and mqtt (through a proxy from the
+// environment when one is set), ssl, tls, mqtts, mqtt+ssl and tcps with
+// the client's TLS config, unix sockets, and ws/wss (left to paho's own
+// websocket connection, which buffers by itself).
+package mqttconn
