@@ -94,6 +94,7 @@ type Forwarder struct {
 	clk  Clock
 	lg   *slog.Logger
 	bo   *backoff
+	acks *acker
 
 	sent, sentBytes, batches, deadLetters, dropped prometheus.Counter
 	lagRecords, lagSeconds                         prometheus.Gauge
@@ -114,6 +115,7 @@ func NewForwarder(log Log, sink Sink, o ForwarderOptions) (*Forwarder, error) {
 	f := &Forwarder{log: log, sink: sink, o: o, link: o.Link, prio: *o.Priority,
 		clk: clockOrReal(o.Clock), bo: newBackoff(o.Backoff, o.Clock)}
 	f.lg = o.Logger.With("sink", sink.Name(), "stream", o.Stream)
+	f.acks = newAcker(log, o.Consumer, o.Stream, f.lg)
 	m, l := o.Metrics, prometheus.Labels{"sink": sink.Name(), "stream": o.Stream}
 	f.sent, f.sentBytes, f.batches = m.sentRecords.With(l), m.sentBytes.With(l), m.batches.With(l)
 	f.deadLetters, f.dropped = m.deadLetters.With(l), m.dropped.With(l)
@@ -175,7 +177,7 @@ func (f *Forwarder) Status() ForwarderStatus {
 // Run forwards until ctx ends (then it returns nil) or the log fails for
 // good (spool closed). It never returns with a batch half-acknowledged:
 // the cursor only moves past records the sink confirmed or that went to
-// the dead-letter stream.
+// the dead-letter stream, and every ack has been committed when it returns.
 func (f *Forwarder) Run(ctx context.Context) error {
 	if f.prio {
 		defer f.link.leavePriority(f)
@@ -184,6 +186,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("uplink %s: cursor: %w", f.o.Consumer, err)
 	}
+	defer f.acks.flush()
 	f.setCursor(after)
 	f.o.Metrics.track(f)
 	defer f.o.Metrics.untrack(f)
@@ -280,13 +283,12 @@ func (f *Forwarder) noteSkipped(after uint64, b spool.Batch) {
 		"consumer", f.o.Consumer, "after", after, "dropped", b.Skipped)
 }
 
-// ack advances the durable cursor to seq. A failed ack is logged and the
-// forwarder goes on from seq: the next ack covers it, and a restart before
-// that only sends the batch again.
+// ack advances the cursor to seq; the acker makes it durable while the
+// next batch is read and sent. A failed ack is logged and the forwarder
+// goes on from seq: the next ack covers it, and a restart before that only
+// sends the batch again.
 func (f *Forwarder) ack(seq uint64) uint64 {
-	if err := f.log.Ack(f.o.Consumer, f.o.Stream, seq); err != nil {
-		f.lg.Error("cursor ack failed", "consumer", f.o.Consumer, "seq", seq, "err", err)
-	}
+	f.acks.ack(seq)
 	f.setCursor(seq)
 	return seq
 }

@@ -57,6 +57,11 @@ func (in *Intake) Status() Status {
 	return st
 }
 
+// ackLinger lets the acknowledgements of one spool commit, which paho
+// writes one PUBACK at a time, reach the broker in one write. The broker
+// only frees the in-flight window a millisecond later; no reading waits.
+const ackLinger = time.Millisecond
+
 func (in *Intake) clientOptions() *mqtt.ClientOptions {
 	o := in.opts
 	co := mqtt.NewClientOptions().AddBroker(o.Broker).SetClientID(o.ClientID).
@@ -66,7 +71,7 @@ func (in *Intake) clientOptions() *mqtt.ClientOptions {
 		SetConnectTimeout(o.ConnectTimeout).SetWriteTimeout(10 * time.Second).
 		SetAutoReconnect(true).SetConnectRetry(false).SetMaxReconnectInterval(o.ReconnectMax).
 		SetMaxResumePubInFlight(100).SetDefaultPublishHandler(in.handle).
-		SetCustomOpenConnectionFn(mqttconn.Open)
+		SetCustomOpenConnectionFn(mqttconn.Opener(mqttconn.Options{Linger: ackLinger}))
 	co.SetOnConnectHandler(func(c mqtt.Client) { go in.subscribe(c) })
 	co.SetConnectionNotificationHandler(in.notify)
 	return co

@@ -19,6 +19,14 @@ const (
 	FlushTimeout = 2 * time.Second
 )
 
+// Options tune a Conn.
+type Options struct {
+	// Linger is how long the flusher waits, after a write wakes it, for
+	// more writes to join before it writes them all. Zero writes at once;
+	// a millisecond turns a burst of acknowledgements into one write.
+	Linger time.Duration
+}
+
 // ErrClosed is returned by Write after Close.
 var ErrClosed = errors.New("mqttconn: connection closed")
 
@@ -37,16 +45,22 @@ type Conn struct {
 	closing bool
 
 	flushTimeout time.Duration // FlushTimeout; shorter in tests
+	linger       time.Duration
 
 	wake chan struct{} // capacity 1: the queue has bytes
+	stop chan struct{} // closed by Close: no more lingering
 	done chan struct{} // closed when the flusher has returned
 }
 
 // Wrap returns c with buffered reads and coalesced writes, and starts its
 // flusher goroutine (which Close stops).
-func Wrap(c net.Conn) *Conn {
-	w := &Conn{Conn: c, r: bufio.NewReaderSize(c, ReadBuffer),
-		wake: make(chan struct{}, 1), done: make(chan struct{}), flushTimeout: FlushTimeout}
+func Wrap(c net.Conn) *Conn { return WrapWith(c, Options{}) }
+
+// WrapWith is Wrap with options.
+func WrapWith(c net.Conn, o Options) *Conn {
+	w := &Conn{Conn: c, r: bufio.NewReaderSize(c, ReadBuffer), linger: o.Linger,
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		flushTimeout: FlushTimeout}
 	w.space = sync.NewCond(&w.mu)
 	go w.flushLoop()
 	return w
@@ -80,7 +94,15 @@ func (c *Conn) Write(p []byte) (int, error) {
 // until Close and an empty queue, or a write error.
 func (c *Conn) flushLoop() {
 	defer close(c.done)
+	var timer *time.Timer
+	if c.linger > 0 {
+		timer = time.NewTimer(c.linger)
+		defer timer.Stop()
+	}
 	for range c.wake {
+		if timer != nil {
+			c.lingerOn(timer)
+		}
 		for {
 			out, stop := c.take()
 			if len(out) == 0 {
@@ -94,6 +116,15 @@ func (c *Conn) flushLoop() {
 				return
 			}
 		}
+	}
+}
+
+// lingerOn waits for the linger time, or for Close.
+func (c *Conn) lingerOn(timer *time.Timer) {
+	timer.Reset(c.linger)
+	select {
+	case <-timer.C:
+	case <-c.stop:
 	}
 }
 
@@ -129,6 +160,7 @@ func (c *Conn) Close() error {
 		return ErrClosed
 	}
 	c.closing = true
+	close(c.stop)
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:

@@ -257,3 +257,52 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func TestLingerGathersWritesSpreadOverTime(t *testing.T) {
+	client, server := tcpPair(t)
+	raw := &countingConn{Conn: client}
+	c := WrapWith(raw, Options{Linger: 50 * time.Millisecond})
+	got := readAll(server)
+	var want bytes.Buffer
+	for i := range 20 {
+		p := puback(uint16(i + 1))
+		want.Write(p)
+		if _, err := c.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond) // without linger, each would go alone
+	}
+	waitFor(t, func() bool { return raw.writes.Load() > 0 })
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b := <-got; !bytes.Equal(b, want.Bytes()) {
+		t.Fatalf("peer got %d bytes, want the %d written, in order", len(b), want.Len())
+	}
+	if n := raw.writes.Load(); n > 2 {
+		t.Fatalf("%d raw writes for 20 packets written within the linger time, want 1 or 2", n)
+	}
+}
+
+func TestCloseDoesNotWaitOutTheLinger(t *testing.T) {
+	client, server := tcpPair(t)
+	c := WrapWith(client, Options{Linger: time.Hour})
+	got := readAll(server)
+	p := puback(9)
+	if _, err := c.Write(p); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for the linger time")
+	}
+	if b := <-got; !bytes.Equal(b, p) {
+		t.Fatalf("peer got %x, want the queued %x before the close", b, p)
+	}
+}

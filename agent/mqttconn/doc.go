@@ -10,9 +10,9 @@
 //   - reads through a buffer, so one read usually fetches many packets;
 //   - queues writes and hands them to a flusher goroutine, so that packets
 //     written while the previous write is still in the kernel go out
-//     together in one call. A lone packet is written at once (no timer,
-//     no Nagle-like delay); only writes that would have waited anyway are
-//     combined.
+//     together in one call. By default a lone packet is written at once;
+//     Options.Linger makes the flusher wait that long for more, so that a
+//     burst (the PUBACKs of one spool commit) goes out in one call.
 //
 // Order is kept: bytes reach the connection in the order Write was called.
 // A write error is sticky: the connection is closed, and every later Write
@@ -20,7 +20,8 @@
 // would without the wrapper. Close sends what is queued (bounded by
 // FlushTimeout) before it closes, so a DISCONNECT still reaches the broker.
 //
-// Use it with ClientOptions.SetCustomOpenConnectionFn(mqttconn.Open). It
+// Use it with ClientOptions.SetCustomOpenConnectionFn(mqttconn.Open), or
+// mqttconn.Opener(options). It
 // dials the schemes paho does: tcp and mqtt (through a proxy from the
 // environment when one is set), ssl, tls, mqtts, mqtt+ssl and tcps with
 // the client's TLS config, unix sockets, and ws/wss (left to paho's own

@@ -14,7 +14,14 @@ import (
 // Open dials the broker at uri as paho would with o (TLS config, connect
 // timeout, dialer, websocket options) and wraps stream connections in a
 // Conn. It is a paho OpenConnectionFunc.
-func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) { return open(uri, o, Options{}) }
+
+// Opener returns Open with the Conn options co.
+func Opener(co Options) mqtt.OpenConnectionFunc {
+	return func(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) { return open(uri, o, co) }
+}
+
+func open(uri *url.URL, o mqtt.ClientOptions, co Options) (net.Conn, error) {
 	dialer := o.Dialer
 	if dialer == nil {
 		dialer = &net.Dialer{Timeout: o.ConnectTimeout}
@@ -33,7 +40,7 @@ func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		return Wrap(c), nil
+		return WrapWith(c, co), nil
 	case "unix":
 		path := uri.Host
 		if path == "" {
@@ -43,13 +50,13 @@ func Open(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		return Wrap(c), nil
+		return WrapWith(c, co), nil
 	case "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
 		c, err := dialTLS(dialer, uri.Host, o.TLSConfig)
 		if err != nil {
 			return nil, err
 		}
-		return Wrap(c), nil
+		return WrapWith(c, co), nil
 	}
 	return nil, fmt.Errorf("mqttconn: unknown scheme %q in broker URL", uri.Scheme)
 }

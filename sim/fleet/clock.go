@@ -44,6 +44,10 @@ type Pacer struct {
 	Rate   float64 // ticks per second, > 0
 	Clock  Clock
 	MaxLag time.Duration // zero: DefaultMaxLag
+	// Align, when set, delays each sleep's end to the next multiple of
+	// Align on the clock, so that Pacers sharing a clock wake together
+	// (their ticks then leave in bursts; the long-run rate is unchanged).
+	Align time.Duration
 
 	start   time.Time
 	n       int64
@@ -61,7 +65,7 @@ func (p *Pacer) Wait(ctx context.Context) (time.Time, error) {
 	}
 	due := p.start.Add(time.Duration(float64(p.n) * float64(time.Second) / p.Rate))
 	if now.Before(due) {
-		if err := p.Clock.Sleep(ctx, due.Sub(now)); err != nil {
+		if err := p.Clock.Sleep(ctx, p.aligned(due).Sub(now)); err != nil {
 			return time.Time{}, err
 		}
 		now = p.Clock.Now()
@@ -71,6 +75,17 @@ func (p *Pacer) Wait(ctx context.Context) (time.Time, error) {
 	}
 	p.n++
 	return now, ctx.Err()
+}
+
+// aligned returns t, or with Align the next multiple of Align at or after t.
+func (p *Pacer) aligned(t time.Time) time.Time {
+	if p.Align <= 0 {
+		return t
+	}
+	if a := t.Truncate(p.Align); a.Before(t) {
+		return a.Add(p.Align)
+	}
+	return t
 }
 
 func (p *Pacer) maxLag() time.Duration {

@@ -98,3 +98,37 @@ func TestPacerStopsOnContext(t *testing.T) {
 		t.Fatal("Wait returned no error on a cancelled context")
 	}
 }
+
+func TestAlignedPacersWakeTogetherAtTheSameRate(t *testing.T) {
+	c := newFakeClock()
+	c.Advance(1234567 * time.Nanosecond) // start off the grid
+	const align = 5 * time.Millisecond
+	a := &Pacer{Rate: 400, Clock: c, Align: align}
+	n, sleeps := 0, 0
+	end := c.Now().Add(10 * time.Second)
+	last := c.Now()
+	for {
+		now, err := a.Wait(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !now.Before(end) {
+			break
+		}
+		if now != last {
+			sleeps++
+			if now.UnixNano()%int64(align) != 0 {
+				t.Fatalf("woke at %v, not a multiple of %v", now, align)
+			}
+		}
+		last = now
+		n++
+	}
+	if math.Abs(float64(n)-4000) > 2 {
+		t.Fatalf("%d ticks in 10 s at 400/s with alignment, want 4000", n)
+	}
+	// 2.5 ms apart, rounded up to 5 ms: two ticks per wake.
+	if sleeps > 2001 {
+		t.Fatalf("%d wakes for %d ticks, want about half", sleeps, n)
+	}
+}

@@ -36,9 +36,14 @@ type Options struct {
 	Duration   time.Duration // run time on Clock; 0 = no limit
 	Bare       bool          // send the bare reference payload (no time, seq)
 	MaxLag     time.Duration // see Pacer; zero = DefaultMaxLag
-	Clock      Clock         // default SystemClock
-	Logger     *slog.Logger  // default slog.Default()
-	Recorder   Recorder      // optional published log
+	// Align makes all generators publish at multiples of it (see
+	// Pacer.Align): bursts that the MQTT connections write together,
+	// cheaper for the simulator and the broker at high rates. Zero: each
+	// generator on its own schedule.
+	Align    time.Duration
+	Clock    Clock        // default SystemClock
+	Logger   *slog.Logger // default slog.Default()
+	Recorder Recorder     // optional published log
 }
 
 func (o Options) withDefaults() Options {
@@ -113,7 +118,7 @@ func (f *Fleet) Run(ctx context.Context) error {
 }
 
 func (f *Fleet) runDevice(ctx context.Context, d *device, pub Publisher, start time.Time) error {
-	p := &Pacer{Rate: f.o.Rate, Clock: f.o.Clock, MaxLag: f.o.MaxLag}
+	p := &Pacer{Rate: f.o.Rate, Clock: f.o.Clock, MaxLag: f.o.MaxLag, Align: f.o.Align}
 	defer func() { f.skipped.Add(p.Skipped()) }()
 	topic := Topic(d.gen.ID)
 	for f.o.Count == 0 || d.gen.Seq() < f.o.Count {
