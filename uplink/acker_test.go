@@ -7,7 +7,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
 )
 
 // gatedLog records Ack calls; each signals entered (if set) and waits

@@ -32,7 +32,7 @@ func BenchmarkBrokerBaseline(b *testing.B) {
 		since := time.Now().Add(c.warmup).UnixNano()
 		sub.measure(first, first+c.gens-1, since)
 		pub := startFleet(b, broker.URL, c.conns, fleet.Options{Generators: c.gens, First: first,
-			Rate: c.rate / float64(c.gens), Duration: c.dur, Seed: uint64(i + 1), Recorder: newSampleRecorder(first, 0)})
+			Rate: c.rate / float64(c.gens), Duration: c.dur, Seed: uint64(i + 1), Recorder: newSampleRecorder(first, 0), Align: c.align})
 		time.Sleep(time.Until(time.Unix(0, since)))
 		pub0, t0 := pub.published(), time.Now()
 		pub.wait(b)

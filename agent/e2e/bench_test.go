@@ -20,6 +20,7 @@ import (
 
 	"github.com/edgespool/edgespool/downsample"
 	"github.com/edgespool/edgespool/sim/fleet"
+	"github.com/edgespool/edgespool/sim/testenv"
 	"github.com/edgespool/edgespool/sim/verify"
 )
 
@@ -34,10 +35,31 @@ type liveConfig struct {
 	gens, conns   int
 	influxSamples int // generators whose points are polled in InfluxDB
 	commitDelay   time.Duration
+	align         time.Duration // fleet.Options.Align
+	// pubQoS0: the fleet publishes at QoS 0 (as the reference devices do)
+	// and Mosquitto upgrades the messages to the agent's QoS 1
+	// subscription (upgrade_outgoing_qos): the agent's work is the same,
+	// the publisher's and the broker's is smaller.
+	pubQoS0 bool
 }
 
 func liveConfigFromEnv(b *testing.B) liveConfig {
-	c := liveConfig{rate: 20000, dur: 12 * time.Second, warmup: 2 * time.Second, gens: 50, conns: 4, influxSamples: 4}
+	c := liveConfig{rate: 20000, dur: 12 * time.Second, warmup: 2 * time.Second, gens: 50, conns: 4, influxSamples: 4,
+		align: 2 * time.Millisecond}
+	switch v := os.Getenv("EDGESPOOL_E2E_PUB_QOS"); v {
+	case "", "1":
+	case "0":
+		c.pubQoS0 = true
+	default:
+		b.Fatalf("EDGESPOOL_E2E_PUB_QOS=%q (0 or 1)", v)
+	}
+	if v := os.Getenv("EDGESPOOL_E2E_ALIGN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatalf("EDGESPOOL_E2E_ALIGN=%q", v)
+		}
+		c.align = d
+	}
 	if v := os.Getenv("EDGESPOOL_E2E_RATE"); v != "" {
 		r, err := strconv.ParseFloat(v, 64)
 		if err != nil || r <= 0 {
@@ -70,10 +92,11 @@ func liveConfigFromEnv(b *testing.B) liveConfig {
 //     (the payload's event time, taken just before the MQTT publish) to the
 //     moment an independent kgo consumer in this process received the
 //     record from the raw topic;
-//   - influx_p50_ms, influx_p99_ms: for every reading of a few sample
-//     generators, from its publish time to the first poll (every 20 ms) of
-//     InfluxDB that shows the point (the newest point of a generator in
-//     the raw database; points of one generator are written in order);
+//   - influx_p50_ms, influx_p99_ms: for every reading, from its publish
+//     time to InfluxDB's 2xx answer to the write that carried its point,
+//     seen by a reverse proxy in this process between the agent and
+//     influxd (influxTap); from then on queries return the point. A poller
+//     checks that the points of a few sample generators are queryable;
 //   - agent_cpu_s/Mreadings: the agent process's user+system CPU seconds
 //     (/proc/<pid>/stat) per million readings published after the warm-up,
 //     until they are all in Kafka and InfluxDB;
@@ -85,14 +108,19 @@ func liveConfigFromEnv(b *testing.B) liveConfig {
 // the agent) shares the machine's cores.
 func BenchmarkLiveLatency(b *testing.B) {
 	c := liveConfigFromEnv(b)
-	e := newDirectEnv(b)
-	a := e.newAgent(b, agentOptions{Window: time.Minute, LogLevel: "warn", CommitMaxDelay: c.commitDelay})
+	var broker []testenv.BrokerOption
+	if c.pubQoS0 {
+		broker = append(broker, testenv.BrokerConfig("upgrade_outgoing_qos true"))
+	}
+	e := newDirectEnv(b, broker...)
+	tap := startInfluxTap(b, e.influx.URL, verify.DefaultRawDB)
+	a := e.newAgent(b, agentOptions{Window: time.Minute, LogLevel: "warn", CommitMaxDelay: c.commitDelay, InfluxURL: tap.URL})
 	a.start()
 	kc := startLatencyConsumer(b, e)
 	var res liveResult
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		res.add(runLive(b, e, a, kc, c, i))
+		res.add(runLive(b, e, a, probes{kafka: kc, influx: tap}, c, i))
 	}
 	b.StopTimer()
 	res.report(b)
@@ -152,18 +180,25 @@ func quantiles(ds []time.Duration) (p50, p99, top time.Duration) {
 	return at(0.50), at(0.99), ds[len(ds)-1]
 }
 
+// probes time the readings where they arrive.
+type probes struct {
+	kafka  *latencyConsumer
+	influx *influxTap
+}
+
 // runLive publishes one period with generators of its own (so that their
 // seqs are new to the agent's duplicate detection) and measures it.
-func runLive(b *testing.B, e *env, a *agentProc, kc *latencyConsumer, c liveConfig, iter int) liveRun {
+func runLive(b *testing.B, e *env, a *agentProc, p probes, c liveConfig, iter int) liveRun {
 	first := 1 + iter*c.gens
 	rec := newSampleRecorder(first, c.influxSamples)
 	sinceFrom := time.Now().Add(c.warmup).UnixNano()
-	kc.measure(first, first+c.gens-1, sinceFrom)
-	ip := startInfluxPoller(b, e.influx.URL, rec, sinceFrom)
+	p.kafka.measure(first, first+c.gens-1, sinceFrom)
+	p.influx.measure(first, first+c.gens-1, sinceFrom)
+	ip := startInfluxPoller(b, e.influx.URL, rec)
 
 	b.StartTimer()
-	pub := startFleet(b, e.broker.URL, c.conns, fleet.Options{Generators: c.gens, First: first,
-		Rate: c.rate / float64(c.gens), Duration: c.dur, Seed: uint64(iter + 1), Recorder: rec})
+	pub := startFleetQoS(b, e.broker.URL, c.conns, c.pubQoS0, fleet.Options{Generators: c.gens, First: first,
+		Rate: c.rate / float64(c.gens), Duration: c.dur, Seed: uint64(iter + 1), Recorder: rec, Align: c.align})
 	time.Sleep(time.Until(time.Unix(0, sinceFrom)))
 	cpu0, err := readProc(a.pid())
 	if err != nil {
@@ -179,8 +214,11 @@ func runLive(b *testing.B, e *env, a *agentProc, kc *latencyConsumer, c liveConf
 	b.Log(share.stop())
 	published := pub.published() - pub0
 	want := pub.published()
-	if err := kc.waitFor(want, 60*time.Second); err != nil {
+	if err := p.kafka.waitFor(want, 60*time.Second); err != nil {
 		b.Errorf("kafka: %v", err)
+	}
+	if err := p.influx.waitFor(want, 60*time.Second); err != nil {
+		b.Errorf("influx: %v", err)
 	}
 	if err := ip.waitAll(60 * time.Second); err != nil {
 		b.Errorf("influx: %v", err)
@@ -191,7 +229,7 @@ func runLive(b *testing.B, e *env, a *agentProc, kc *latencyConsumer, c liveConf
 		b.Fatal(err)
 	}
 	logBatching(b, m0, a.metrics(), time.Since(t0))
-	return liveRun{kafka: kc.take(), influx: ip.take(), published: published, elapsed: elapsed,
+	return liveRun{kafka: p.kafka.take(), influx: p.influx.take(), published: published, elapsed: elapsed,
 		cpu: cpu1.CPU - cpu0.CPU, maxRSS: rss.stop()}
 }
 
@@ -346,25 +384,24 @@ func (r *sampleRecorder) Record(rd downsample.Reading) error {
 }
 
 // influxPoller polls InfluxDB for the newest point of each sample
-// generator; a reading counts as visible at the end of the first poll that
-// returns a point of its generator at or after its time.
+// generator, to check that the written points are queryable; a reading
+// counts as visible once a poll returns a point of its generator at or
+// after its time.
 type influxPoller struct {
-	url   string
-	rec   *sampleRecorder
-	since int64
-	seen  map[string]int // readings of each generator already visible
-	mu    sync.Mutex
-	lat   []time.Duration
-	stop  context.CancelFunc
-	done  chan struct{}
-	err   error
+	url  string
+	rec  *sampleRecorder
+	seen map[string]int // readings of each generator already visible
+	mu   sync.Mutex
+	stop context.CancelFunc
+	done chan struct{}
+	err  error
 }
 
-const influxPollEvery = 20 * time.Millisecond
+const influxPollEvery = 200 * time.Millisecond
 
-func startInfluxPoller(b *testing.B, influxURL string, rec *sampleRecorder, since int64) *influxPoller {
+func startInfluxPoller(b *testing.B, influxURL string, rec *sampleRecorder) *influxPoller {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &influxPoller{url: influxURL, rec: rec, since: since, seen: map[string]int{}, stop: cancel, done: make(chan struct{})}
+	p := &influxPoller{url: influxURL, rec: rec, seen: map[string]int{}, stop: cancel, done: make(chan struct{})}
 	b.Cleanup(func() { cancel(); <-p.done })
 	go func() {
 		defer close(p.done)
@@ -387,21 +424,17 @@ func startInfluxPoller(b *testing.B, influxURL string, rec *sampleRecorder, sinc
 	return p
 }
 
-// poll queries the newest point of every sample generator in one request.
+// poll queries the newest point of every sample generator with one
+// statement: last() per generatorID, over the points from the oldest
+// reading not yet seen. Without pending readings it does not query.
 func (p *influxPoller) poll(client *http.Client) error {
-	ids := make([]string, 0, len(p.rec.times))
-	p.rec.mu.Lock()
-	for id := range p.rec.times {
-		ids = append(ids, id)
+	ids, from, ok := p.pending()
+	if !ok {
+		return nil
 	}
-	p.rec.mu.Unlock()
-	slices.Sort(ids)
-	var q strings.Builder
-	for _, id := range ids {
-		fmt.Fprintf(&q, "SELECT fuel FROM %s WHERE generatorID = '%s' AND time > now() - 30s ORDER BY time DESC LIMIT 1;",
-			downsample.Measurement, id)
-	}
-	resp, err := client.PostForm(p.url+"/query", url.Values{"db": {verify.DefaultRawDB}, "q": {q.String()}, "epoch": {"ns"}})
+	q := fmt.Sprintf("SELECT last(fuel) FROM %s WHERE time >= %d AND generatorID =~ /^(%s)$/ GROUP BY generatorID",
+		downsample.Measurement, from, strings.Join(ids, "|"))
+	resp, err := client.PostForm(p.url+"/query", url.Values{"db": {verify.DefaultRawDB}, "q": {q}, "epoch": {"ns"}})
 	if err != nil {
 		return err
 	}
@@ -409,39 +442,58 @@ func (p *influxPoller) poll(client *http.Client) error {
 	var out struct {
 		Results []struct {
 			Series []struct {
-				Values [][]json.Number `json:"values"`
+				Tags   map[string]string `json:"tags"`
+				Values [][]json.Number   `json:"values"`
 			} `json:"series"`
+			Error string `json:"error"`
 		} `json:"results"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		return fmt.Errorf("influx query: %s: %w", resp.Status, err)
 	}
-	at := time.Now()
-	for i, r := range out.Results {
-		if i >= len(ids) || len(r.Series) == 0 || len(r.Series[0].Values) == 0 || len(r.Series[0].Values[0]) == 0 {
+	if len(out.Results) != 1 || out.Results[0].Error != "" {
+		return fmt.Errorf("influx query: %s: %+v", resp.Status, out.Results)
+	}
+	for _, s := range out.Results[0].Series {
+		if len(s.Values) == 0 || len(s.Values[0]) == 0 {
 			continue
 		}
-		newest, err := r.Series[0].Values[0][0].Int64()
+		newest, err := s.Values[0][0].Int64()
 		if err != nil {
 			return fmt.Errorf("influx time: %w", err)
 		}
-		p.visible(ids[i], newest, at)
+		p.visible(s.Tags["generatorID"], newest)
 	}
 	return nil
 }
 
-// visible records the readings of id up to time newest as seen at at.
-func (p *influxPoller) visible(id string, newest int64, at time.Time) {
+// pending returns the sample generators and the time of the oldest
+// recorded reading not yet seen; ok is false when all were seen.
+func (p *influxPoller) pending() (ids []string, from int64, ok bool) {
+	p.rec.mu.Lock()
+	defer p.rec.mu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, ts := range p.rec.times {
+		ids = append(ids, id)
+		if n := p.seen[id]; n < len(ts) && (!ok || ts[n] < from) {
+			from, ok = ts[n], true
+		}
+	}
+	slices.Sort(ids)
+	return ids, from, ok
+}
+
+// visible records the readings of id up to time newest as seen.
+func (p *influxPoller) visible(id string, newest int64) {
 	p.rec.mu.Lock()
 	ts := p.rec.times[id]
 	p.rec.mu.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := p.seen[id]
-	for ; n < len(ts) && ts[n] <= newest; n++ {
-		if ts[n] >= p.since {
-			p.lat = append(p.lat, at.Sub(time.Unix(0, ts[n])))
-		}
+	for n < len(ts) && ts[n] <= newest {
+		n++
 	}
 	p.seen[id] = n
 }
@@ -470,12 +522,6 @@ func (p *influxPoller) waitAll(timeout time.Duration) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func (p *influxPoller) take() []time.Duration {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.lat
 }
 
 // metrics scrapes the agent's /metrics into name{labels} -> value.
@@ -509,8 +555,9 @@ func logBatching(b *testing.B, m0, m1 map[string]float64, d time.Duration) {
 	for _, sink := range []string{"kafka", "influx"} {
 		l := `{sink="` + sink + `",stream="raw"}`
 		n, recs := delta("edgespool_uplink_batches_total"+l), delta("edgespool_uplink_sent_records_total"+l)
-		if n > 0 {
-			line += fmt.Sprintf("; %s raw: %.0f batches/s of %.0f readings", sink, n/d.Seconds(), recs/n)
+		sendSum, sends := delta("edgespool_uplink_send_seconds_sum"+l), delta("edgespool_uplink_send_seconds_count"+l)
+		if n > 0 && sends > 0 {
+			line += fmt.Sprintf("; %s raw: %.0f batches/s of %.0f readings, %.0f ms per send", sink, n/d.Seconds(), recs/n, 1000*sendSum/sends)
 		}
 	}
 	b.Log(line)

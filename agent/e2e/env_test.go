@@ -38,11 +38,13 @@ func newEnv(tb testing.TB) *env { return startEnv(tb, true) }
 
 // newDirectEnv is newEnv without Toxiproxy: the agent talks to Kafka and
 // InfluxDB directly, as on a site (for benchmarks).
-func newDirectEnv(tb testing.TB) *env { return startEnv(tb, false) }
+func newDirectEnv(tb testing.TB, broker ...testenv.BrokerOption) *env {
+	return startEnv(tb, false, broker...)
+}
 
-func startEnv(tb testing.TB, proxied bool) *env {
+func startEnv(tb testing.TB, proxied bool, broker ...testenv.BrokerOption) *env {
 	tb.Helper()
-	e := &env{broker: testenv.Mosquitto(tb)}
+	e := &env{broker: testenv.Mosquitto(tb, broker...)}
 	if proxied {
 		e.toxi = testenv.Toxiproxy(tb)
 		e.kafka = testenv.Kafka(tb, testenv.KafkaBehind(e.toxi))
@@ -91,6 +93,9 @@ type agentOptions struct {
 	// CommitMaxDelay is spool.commit_max_delay (default: the agent's).
 	CommitMaxDelay time.Duration
 	LogLevel       string // default info
+	// InfluxURL replaces the InfluxDB URL (default: the server, or its
+	// proxy in a proxied env).
+	InfluxURL string
 }
 
 // agentProc is the edgespool binary running as a child process with a
@@ -119,6 +124,9 @@ func (e *env) newAgent(tb testing.TB, o agentOptions) *agentProc {
 	influxURL := e.influx.URL
 	if e.influxLink != nil {
 		influxURL = "http://" + e.influxLink.Listen
+	}
+	if o.InfluxURL != "" {
+		influxURL = o.InfluxURL
 	}
 	kafkaBatch, influxBatch := "", ""
 	if o.Batch > 0 {

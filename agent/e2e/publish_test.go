@@ -26,9 +26,15 @@ type publishing struct {
 	start  time.Time
 }
 
-// startFleet starts publishing o through conns connections to the broker.
-// Without o.Recorder it records a published log for the verifier.
+// startFleet starts publishing o at QoS 1 through conns connections to the
+// broker. Without o.Recorder it records a published log for the verifier.
 func startFleet(tb testing.TB, brokerURL string, conns int, o fleet.Options) *publishing {
+	tb.Helper()
+	return startFleetQoS(tb, brokerURL, conns, false, o)
+}
+
+// startFleetQoS is startFleet, at QoS 0 with qos0.
+func startFleetQoS(tb testing.TB, brokerURL string, conns int, qos0 bool, o fleet.Options) *publishing {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -36,7 +42,7 @@ func startFleet(tb testing.TB, brokerURL string, conns int, o fleet.Options) *pu
 	var pubs []fleet.Publisher
 	for i := range max(conns, 1) {
 		pub, err := fleet.DialMQTT(ctx, fleet.MQTTOptions{Broker: brokerURL,
-			ClientID: fmt.Sprintf("e2e-fleet-%d-%d", time.Now().UnixNano(), i), Logger: quietLogger()})
+			ClientID: fmt.Sprintf("e2e-fleet-%d-%d", time.Now().UnixNano(), i), QoS0: qos0, Logger: quietLogger()})
 		if err != nil {
 			tb.Fatalf("fleet publisher: %v", err)
 		}
