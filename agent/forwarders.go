@@ -32,7 +32,7 @@ func (a *Agent) buildSinks() error {
 	if i := a.cfg.InfluxDB; i.Enabled {
 		s, err := uplink.NewInflux(uplink.InfluxOptions{URL: i.URL, Org: i.Org, Token: i.Token,
 			Buckets:     map[string]string{downsample.StreamRaw: i.RawBucket, downsample.StreamDownsampled: i.DownsampledBucket},
-			BatchPoints: i.BatchMaxPoints, NoGzip: !i.Gzip, MaxBytesPerSecond: int64(i.BandwidthLimit),
+			BatchPoints: i.BatchMaxPoints, Parallel: i.ParallelWrites, NoGzip: !i.Gzip, MaxBytesPerSecond: int64(i.BandwidthLimit),
 			TLS: uplinkTLS(i.TLS), Logger: a.log.With("component", "influx")})
 		if err != nil {
 			return fmt.Errorf("influxdb sink: %w", err)

@@ -19,6 +19,10 @@ import (
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 )
 
+// MinParallelPoints is the smallest request a Send is split into for
+// parallel writes: below it, InfluxDB's per-request cost dominates.
+const MinParallelPoints = 500
+
 // Default InfluxDB buckets (seed spec section 3 and 4).
 const (
 	DefaultRawBucket         = "kafka"
@@ -44,6 +48,12 @@ type InfluxOptions struct {
 	// written in several requests, in order. BatchPoints is also the
 	// forwarders' batch.
 	BatchPoints, BatchBytes int
+	// Parallel is how many write requests one Send may have in flight
+	// (default 2). A Send of many points is split into up to Parallel
+	// requests of at least MinParallelPoints each, posted at once:
+	// InfluxDB parses and indexes each request on its own core, and a
+	// replayed point overwrites itself, so request order does not matter.
+	Parallel int
 	// NoGzip sends uncompressed bodies (default: gzip, fastest level).
 	NoGzip bool
 	// Timeout bounds one write request (default 30s).
@@ -115,6 +125,7 @@ func influxDefaults(o InfluxOptions) InfluxOptions {
 	}
 	setDefault(&o.BatchPoints, 10000)
 	setDefault(&o.BatchBytes, 4<<20)
+	setDefault(&o.Parallel, 2)
 	setDefault(&o.Timeout, 30*time.Second)
 	setDefault(&o.Name, "influx")
 	if o.Logger == nil {
@@ -138,20 +149,82 @@ func (in *Influx) Close() error {
 }
 
 // Send writes msgs as points, in requests of at most BatchPoints points
-// and BatchBytes bytes, in order.
+// and BatchBytes bytes, up to Parallel of them at once. The error is that
+// of the first failed request in msgs' order (points of the other
+// requests may have been written: a retry writes them again, harmlessly).
 func (in *Influx) Send(ctx context.Context, msgs []Message) error {
 	lines, ends, err := in.encode(msgs)
 	if err != nil {
 		return err
 	}
+	var reqs []span
+	limit := in.requestPoints(len(msgs))
 	for start := 0; start < len(msgs); {
-		end := in.chunkEnd(msgs, ends, start)
-		if err := in.write(ctx, in.urls[msgs[start].Stream], lines[lineStart(ends, start):ends[end-1]]); err != nil {
-			return err
-		}
+		end := in.chunkEnd(msgs, ends, start, limit)
+		reqs = append(reqs, span{start, end})
 		start = end
 	}
-	return nil
+	return in.writeAll(ctx, reqs, func(ctx context.Context, r span) error {
+		return in.write(ctx, in.urls[msgs[r.start].Stream], lines[lineStart(ends, r.start):ends[r.end-1]])
+	})
+}
+
+// span is one request's messages, msgs[start:end].
+type span struct{ start, end int }
+
+// requestPoints returns the points per request for a Send of n points:
+// BatchPoints, or less so that n fills Parallel requests of at least
+// MinParallelPoints.
+func (in *Influx) requestPoints(n int) int {
+	per := (n + in.o.Parallel - 1) / in.o.Parallel
+	return min(in.o.BatchPoints, max(per, MinParallelPoints))
+}
+
+// writeAll runs write for every request, at most Parallel at a time, and
+// returns the error of the first failed one in order.
+func (in *Influx) writeAll(ctx context.Context, reqs []span, write func(context.Context, span) error) error {
+	if len(reqs) == 1 || in.o.Parallel == 1 {
+		for _, r := range reqs {
+			if err := write(ctx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(reqs))
+	slots := make(chan struct{}, in.o.Parallel)
+	var wg sync.WaitGroup
+	for i, r := range reqs {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if errs[i] = write(ctx, r); errs[i] != nil {
+				cancel() // the Send fails anyway: stop the others
+			}
+		})
+	}
+	wg.Wait()
+	return firstError(errs)
+}
+
+// firstError returns the first non-nil error that is not a cancellation
+// caused by another, else the first cancellation.
+func firstError(errs []error) error {
+	var canceled error
+	for _, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, context.Canceled):
+			if canceled == nil {
+				canceled = err
+			}
+		default:
+			return err
+		}
+	}
+	return canceled
 }
 
 // encode encodes msgs as line protocol, one line each, and returns the
@@ -185,11 +258,11 @@ func lineStart(ends []int, i int) int {
 }
 
 // chunkEnd returns the end of the request that starts at msgs[start]: one
-// stream, at most BatchPoints points and BatchBytes bytes (at least one).
-func (in *Influx) chunkEnd(msgs []Message, ends []int, start int) int {
+// stream, at most limit points and BatchBytes bytes (at least one).
+func (in *Influx) chunkEnd(msgs []Message, ends []int, start, limit int) int {
 	from := lineStart(ends, start)
 	end := start + 1
-	for end < len(msgs) && end-start < in.o.BatchPoints &&
+	for end < len(msgs) && end-start < limit &&
 		msgs[end].Stream == msgs[start].Stream && ends[end]-from <= in.o.BatchBytes {
 		end++
 	}

@@ -92,6 +92,7 @@ type InfluxDB struct {
 	RawBucket         string   `yaml:"raw_bucket"`
 	DownsampledBucket string   `yaml:"downsampled_bucket"`
 	BatchMaxPoints    int      `yaml:"batch_max_points"`
+	ParallelWrites    int      `yaml:"parallel_writes"`
 	Gzip              bool     `yaml:"gzip"`
 	BandwidthLimit    ByteSize `yaml:"bandwidth_limit"`
 	TLS               TLS      `yaml:"tls"`
@@ -151,7 +152,7 @@ func Default() Config {
 		Kafka: Kafka{Brokers: []string{"127.0.0.1:9092"}, RawTopic: "emergency_generators",
 			DownsampledTopic: "emergency_generators_downsampled", Compression: "lz4", BatchMaxRecords: 10000},
 		InfluxDB: InfluxDB{URL: "http://127.0.0.1:8086", RawBucket: "kafka",
-			DownsampledBucket: "kafka_downsampled", BatchMaxPoints: 5000, Gzip: true},
+			DownsampledBucket: "kafka_downsampled", BatchMaxPoints: 5000, ParallelWrites: 2, Gzip: true},
 		Uplink: Uplink{BackoffMin: 500 * time.Millisecond, BackoffMax: time.Minute, DrainTimeout: 10 * time.Second},
 		Downsample: Downsample{Enabled: true, Window: time.Minute, AllowedLateness: 5 * time.Second,
 			IdleClose: 2 * time.Minute, Region: "US", AlarmTopic: "emergency_generator/{generatorID}/alarm",

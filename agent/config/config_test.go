@@ -140,6 +140,7 @@ func TestValidationErrors(t *testing.T) {
 		{"influxdb.raw_bucket", func(c *Config) { c.InfluxDB.Enabled, c.InfluxDB.RawBucket = true, "" }},
 		{"influxdb.downsampled_bucket", func(c *Config) { c.InfluxDB.Enabled, c.InfluxDB.DownsampledBucket = true, "" }},
 		{"influxdb.batch_max_points", func(c *Config) { c.InfluxDB.Enabled, c.InfluxDB.BatchMaxPoints = true, 0 }},
+		{"influxdb.parallel_writes", func(c *Config) { c.InfluxDB.Enabled, c.InfluxDB.ParallelWrites = true, 17 }},
 		{"influxdb.bandwidth_limit", func(c *Config) { c.InfluxDB.Enabled, c.InfluxDB.BandwidthLimit = true, -5 }},
 		{"influxdb.tls", func(c *Config) {
 			c.InfluxDB.Enabled, c.InfluxDB.TLS = true, TLS{Enabled: true, KeyFile: "/etc/hostname"}

@@ -139,6 +139,7 @@ func (i *InfluxDB) validate(p *problems) {
 		p.add("influxdb.downsampled_bucket", "is required")
 	}
 	checkRange(p, "influxdb.batch_max_points", int64(i.BatchMaxPoints), 1, 1000000)
+	checkRange(p, "influxdb.parallel_writes", int64(i.ParallelWrites), 1, 16)
 	checkRange(p, "influxdb.bandwidth_limit", int64(i.BandwidthLimit), 0, 1<<40)
 	i.TLS.validate(p, "influxdb.tls")
 }
