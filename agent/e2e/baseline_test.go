@@ -8,20 +8,22 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/edgespool/edgespool/agent/mqttconn"
 	"github.com/edgespool/edgespool/sim/fleet"
 	"github.com/edgespool/edgespool/sim/testenv"
 )
 
 // BenchmarkBrokerBaseline is the floor under BenchmarkLiveLatency: the
-// same fleet and load into Mosquitto, received by a bare paho QoS 1
-// subscriber (persistent session, automatic acknowledgement) in this
+// same fleet and load into Mosquitto (configured as the live benchmark's),
+// received by a bare paho QoS 1 subscriber (persistent session, automatic
+// acknowledgement, connected through mqttconn like the agent) in this
 // process instead of the agent. mqtt_p50_ms and mqtt_p99_ms are from the
 // payload's publish time to the subscriber's message handler; readings/s
 // is the publish rate the fleet achieved. Run it beside the live
 // benchmark: on a shared machine the figures move with the load.
 func BenchmarkBrokerBaseline(b *testing.B) {
 	c := liveConfigFromEnv(b)
-	broker := testenv.Mosquitto(b)
+	broker := testenv.Mosquitto(b, benchBroker)
 	sub := newLatencySubscriber(b, broker.URL)
 	var lat []time.Duration
 	var published uint64
@@ -66,7 +68,8 @@ type latencySubscriber struct {
 func newLatencySubscriber(b *testing.B, brokerURL string) *latencySubscriber {
 	s := &latencySubscriber{changed: make(chan struct{}, 1)}
 	o := mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID(fmt.Sprintf("baseline-%d", time.Now().UnixNano())).
-		SetCleanSession(false).SetDefaultPublishHandler(s.handle)
+		SetCleanSession(false).SetDefaultPublishHandler(s.handle).
+		SetCustomOpenConnectionFn(mqttconn.Opener(mqttconn.Options{Linger: time.Millisecond}))
 	cl := mqtt.NewClient(o)
 	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		b.Fatalf("subscriber: %v", tok.Error())
