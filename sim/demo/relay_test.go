@@ -44,7 +44,10 @@ func startRelay(dropEvery uint64) StartFunc {
 	return func(ctx context.Context, env Env) (Agent, error) {
 		r := &relay{env: env, dropEvery: dropEvery, stop: make(chan struct{}), done: make(chan struct{}), open: map[string]*openWindow{}}
 		var err error
-		r.kc, err = kgo.NewClient(kgo.SeedBrokers(env.KafkaBrokers...), kgo.RecordDeliveryTimeout(2*time.Second))
+		// Records must outlive the demo's 2 s cut: with a 2 s delivery
+		// timeout, a loaded run once saw every later downsampled batch
+		// fail after the restore.
+		r.kc, err = kgo.NewClient(kgo.SeedBrokers(env.KafkaBrokers...), kgo.RecordDeliveryTimeout(30*time.Second))
 		if err != nil {
 			return nil, err
 		}
