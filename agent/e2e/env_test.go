@@ -90,8 +90,8 @@ func (e *env) restore(tb testing.TB) {
 type agentOptions struct {
 	Window time.Duration // downsample window (default 2s)
 	Batch  int           // Kafka and InfluxDB batch bound (default: the agent's)
-	// CommitMaxDelay is spool.commit_max_delay (default: the agent's).
-	CommitMaxDelay time.Duration
+	// CommitMaxDelay is spool.commit_max_delay ("": the agent's default).
+	CommitMaxDelay string
 	LogLevel       string // default info
 	// InfluxURL replaces the InfluxDB URL (default: the server, or its
 	// proxy in a proxied env).
@@ -128,7 +128,10 @@ func (e *env) newAgent(tb testing.TB, o agentOptions) *agentProc {
 	if o.InfluxURL != "" {
 		influxURL = o.InfluxURL
 	}
-	kafkaBatch, influxBatch := "", ""
+	kafkaBatch, influxBatch, commitDelay := "", "", ""
+	if o.CommitMaxDelay != "" {
+		commitDelay = "  commit_max_delay: " + o.CommitMaxDelay + "\n"
+	}
 	if o.Batch > 0 {
 		kafkaBatch = fmt.Sprintf("  batch_max_records: %d\n", o.Batch)
 		influxBatch = fmt.Sprintf("  batch_max_points: %d\n", o.Batch)
@@ -143,8 +146,7 @@ func (e *env) newAgent(tb testing.TB, o agentOptions) *agentProc {
   reconnect_max: 1s
 spool:
   path: %s
-  commit_max_delay: %s
-kafka:
+%skafka:
   enabled: true
   brokers: [%q]
   raw_topic: %s
@@ -167,7 +169,7 @@ http:
   listen: %s
 log:
   level: %s
-`, e.broker.URL, filepath.Join(dir, "spool.db"), o.CommitMaxDelay, e.kafka.Addrs[0], verify.DefaultRawTopic, verify.DefaultDownTopic,
+`, e.broker.URL, filepath.Join(dir, "spool.db"), commitDelay, e.kafka.Addrs[0], verify.DefaultRawTopic, verify.DefaultDownTopic,
 		kafkaBatch, influxURL, verify.DefaultRawDB, verify.DefaultDownDB, influxBatch, o.Window, a.httpAddr, o.LogLevel)
 	if err := os.WriteFile(a.cfgPath, []byte(conf), 0o644); err != nil {
 		tb.Fatal(err)
