@@ -40,8 +40,8 @@ type liveConfig struct {
 	rate          float64
 	dur, warmup   time.Duration
 	gens, conns   int
-	influxSamples int // generators whose points are polled in InfluxDB
-	commitDelay   string // spool.commit_max_delay; "" for the agent's default
+	influxSamples int           // generators whose points are polled in InfluxDB
+	commitDelay   string        // spool.commit_max_delay; "" for the agent's default
 	align         time.Duration // fleet.Options.Align
 	// pubQoS0: the fleet publishes at QoS 0 (as the reference devices do)
 	// and Mosquitto upgrades the messages to the agent's QoS 1
