@@ -22,9 +22,9 @@ import (
 // MinParallelPoints is the smallest request a Send is split into for
 // parallel writes: below it, InfluxDB's per-request cost dominates. At
 // 20,000 readings/s on a saturated 2-core machine, 250 beat 500 in 10 of 12
-// paired runs of agent/e2e BenchmarkLiveLatency (InfluxDB p50 median
-// 160-280 ms against 230-360 ms in two noisy sets); 200 with 4 parallel
-// requests was worse than 500 with 2.
+// paired runs of agent/e2e BenchmarkLiveLatency (InfluxDB p50 medians
+// 160-280 ms against 230-360 ms in two noisy sets, and 171 against 195 ms
+// in a third); 200 with 4 parallel requests was worse than 500 with 2.
 const MinParallelPoints = 250
 
 // Default InfluxDB buckets (seed spec section 3 and 4).
@@ -53,8 +53,9 @@ type InfluxOptions struct {
 	// forwarders' batch.
 	BatchPoints, BatchBytes int
 	// Parallel is how many write requests one Send may have in flight
-	// (default 2). A Send is split evenly into up to Parallel requests of
-	// at least MinParallelPoints each, posted at once:
+	// (default 2). A Send is split into up to Parallel requests of
+	// n/Parallel points, at least MinParallelPoints (the last may be
+	// smaller), posted at once:
 	// InfluxDB parses and indexes each request on its own core, and a
 	// replayed point overwrites itself, so request order does not matter.
 	Parallel int
@@ -176,12 +177,13 @@ func (in *Influx) Send(ctx context.Context, msgs []Message) error {
 // span is one request's messages, msgs[start:end].
 type span struct{ start, end int }
 
-// requestPoints returns the points per request for a Send of n points: n
-// split evenly into as many requests as Parallel allows with at least
-// MinParallelPoints each, and at most BatchPoints.
+// requestPoints returns the points per request for a Send of n points:
+// n/Parallel, but at least MinParallelPoints and at most BatchPoints (so a
+// Send of 400 points goes out as 250 and 150; in paired runs this beat
+// splitting only from 2*MinParallelPoints on).
 func (in *Influx) requestPoints(n int) int {
-	k := max(1, min(in.o.Parallel, n/MinParallelPoints))
-	return min(in.o.BatchPoints, (n+k-1)/k)
+	per := (n + in.o.Parallel - 1) / in.o.Parallel
+	return min(in.o.BatchPoints, max(per, MinParallelPoints))
 }
 
 // writeAll runs write for every request, at most Parallel at a time, and

@@ -152,8 +152,8 @@ func TestInfluxRequestPoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ n, want int }{
-		{1, 1}, {MinParallelPoints + 1, MinParallelPoints + 1}, {2*MinParallelPoints + 2, MinParallelPoints + 1},
-		{4 * MinParallelPoints, MinParallelPoints}, {4000, 1000}, {20000, 5000}, {100000, 5000},
+		{1, MinParallelPoints}, {MinParallelPoints + 1, MinParallelPoints}, {4 * MinParallelPoints, MinParallelPoints},
+		{4*MinParallelPoints + 4, MinParallelPoints + 1}, {4000, 1000}, {20000, 5000}, {100000, 5000},
 	} {
 		if got := s.requestPoints(c.n); got != c.want {
 			t.Errorf("requestPoints(%d) = %d, want %d", c.n, got, c.want)
