@@ -49,15 +49,15 @@ type InfluxOptions struct {
 	Buckets map[string]string
 	// BatchPoints and BatchBytes bound one write request (defaults 10000
 	// points, 4 MiB of line protocol before compression); a larger Send is
-	// written in several requests, in order. BatchPoints is also the
-	// forwarders' batch.
+	// written in several requests. BatchPoints is also the forwarders'
+	// batch.
 	BatchPoints, BatchBytes int
 	// Parallel is how many write requests one Send may have in flight
 	// (default 2). A Send is split into up to Parallel requests of
 	// n/Parallel points, at least MinParallelPoints (the last may be
-	// smaller), posted at once:
-	// InfluxDB parses and indexes each request on its own core, and a
-	// replayed point overwrites itself, so request order does not matter.
+	// smaller), posted at once: InfluxDB parses and indexes each request on
+	// its own core, and a replayed point overwrites itself, so the order of
+	// the requests does not matter.
 	Parallel int
 	// NoGzip sends uncompressed bodies (default: gzip, fastest level).
 	NoGzip bool
