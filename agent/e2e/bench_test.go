@@ -172,7 +172,7 @@ func (r *liveResult) report(b *testing.B) {
 	b.ReportMetric(all.cpu.Seconds()/float64(all.published)*1e6, "agent_cpu_s/Mreadings")
 	b.ReportMetric(float64(all.maxRSS)/(1<<20), "agent_rss_MB")
 	b.ReportMetric(float64(all.published)/all.elapsed.Seconds(), "readings/s")
-	b.Logf("kafka: %d readings, p50 %v p99 %v max %v; influx: %d sampled readings, p50 %v p99 %v max %v; "+
+	b.Logf("kafka: %d readings, p50 %v p99 %v max %v; influx: %d readings, p50 %v p99 %v max %v; "+
 		"agent CPU %v for %d readings in %v",
 		len(all.kafka), k50, k99, kmax, len(all.influx), i50, i99, imax, all.cpu, all.published, all.elapsed.Round(time.Millisecond))
 }
