@@ -20,11 +20,25 @@ import (
 // or read buffer garbles or drops packets).
 func TestQoS1RoundTripThroughMosquitto(t *testing.T) {
 	broker := testenv.Mosquitto(t)
-	const n = 5000
+	roundTrip(t, broker.URL, broker.URL, 5000)
+}
+
+// TestWebsocketRoundTrip: ws:// goes through paho's own websocket
+// connection (not wrapped), and must work all the same.
+func TestWebsocketRoundTrip(t *testing.T) {
+	port := testenv.FreePort(t)
+	broker := testenv.Mosquitto(t, testenv.BrokerConfig(fmt.Sprintf("listener %d 127.0.0.1", port), "protocol websockets"))
+	roundTrip(t, fmt.Sprintf("ws://127.0.0.1:%d", port), broker.URL, 500)
+}
+
+// roundTrip publishes n messages through pubURL and receives them through
+// subURL (both connected through Open).
+func roundTrip(t *testing.T, pubURL, subURL string, n int) {
+	t.Helper()
 	var mu sync.Mutex
 	var got []string
 	all := make(chan struct{})
-	sub := connect(t, broker.URL, "rt-sub", func(o *mqtt.ClientOptions) {
+	sub := connect(t, subURL, "rt-sub", func(o *mqtt.ClientOptions) {
 		o.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -37,7 +51,7 @@ func TestQoS1RoundTripThroughMosquitto(t *testing.T) {
 	if tok := sub.Subscribe("rt/+", 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe: %v", tok.Error())
 	}
-	pub := connect(t, broker.URL, "rt-pub", func(o *mqtt.ClientOptions) { o.SetOrderMatters(true) })
+	pub := connect(t, pubURL, "rt-pub", func(o *mqtt.ClientOptions) { o.SetOrderMatters(true) })
 	var last mqtt.Token
 	for i := range n {
 		last = pub.Publish("rt/x", 1, false, fmt.Sprintf("m%05d", i))
