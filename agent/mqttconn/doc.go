@@ -19,6 +19,10 @@
 // returns the error, so paho sees a lost connection and reconnects as it
 // would without the wrapper. Close sends what is queued (bounded by
 // FlushTimeout) before it closes, so a DISCONNECT still reaches the broker.
+// paho's write deadlines still reach the connection, but as writes are
+// asynchronous they bound the flusher's write only when they overlap it; a
+// broker that stops reading altogether is found by paho's keepalive (no
+// PINGRESP in time), which closes the connection and so ends a stuck write.
 //
 // Use it with ClientOptions.SetCustomOpenConnectionFn(mqttconn.Open), or
 // mqttconn.Opener(options). It
