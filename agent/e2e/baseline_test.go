@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -56,17 +55,10 @@ func BenchmarkBrokerBaseline(b *testing.B) {
 
 // latencySubscriber is a bare paho QoS 1 subscriber recording, for the
 // readings of the generators measured, handler time - publish time.
-type latencySubscriber struct {
-	mu      sync.Mutex
-	lo, hi  int
-	since   int64
-	lat     []time.Duration
-	got     uint64
-	changed chan struct{}
-}
+type latencySubscriber struct{ *latencyLog }
 
-func newLatencySubscriber(b *testing.B, brokerURL string) *latencySubscriber {
-	s := &latencySubscriber{changed: make(chan struct{}, 1)}
+func newLatencySubscriber(b *testing.B, brokerURL string) latencySubscriber {
+	s := latencySubscriber{newLatencyLog("readings received by the subscriber")}
 	o := mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID(fmt.Sprintf("baseline-%d", time.Now().UnixNano())).
 		SetCleanSession(false).SetDefaultPublishHandler(s.handle).
 		SetCustomOpenConnectionFn(mqttconn.Opener(mqttconn.Options{Linger: time.Millisecond}))
@@ -81,51 +73,6 @@ func newLatencySubscriber(b *testing.B, brokerURL string) *latencySubscriber {
 	return s
 }
 
-func (s *latencySubscriber) handle(_ mqtt.Client, m mqtt.Message) {
-	now := time.Now()
-	g, ev, ok := genAndTime(m.Payload())
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !ok || g < s.lo || g > s.hi {
-		return
-	}
-	s.got++
-	if ev >= s.since {
-		s.lat = append(s.lat, now.Sub(time.Unix(0, ev)))
-	}
-	select {
-	case s.changed <- struct{}{}:
-	default:
-	}
-}
-
-func (s *latencySubscriber) measure(lo, hi int, since int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.lo, s.hi, s.since, s.lat, s.got = lo, hi, since, nil, 0
-}
-
-func (s *latencySubscriber) waitFor(n uint64, timeout time.Duration) error {
-	deadline := time.After(timeout)
-	for {
-		s.mu.Lock()
-		got := s.got
-		s.mu.Unlock()
-		if got >= n {
-			return nil
-		}
-		select {
-		case <-s.changed:
-		case <-deadline:
-			return fmt.Errorf("subscriber got %d of %d readings within %v", got, n, timeout)
-		}
-	}
-}
-
-func (s *latencySubscriber) take() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := s.lat
-	s.lat = nil
-	return l
+func (s latencySubscriber) handle(_ mqtt.Client, m mqtt.Message) {
+	s.add(time.Now(), func(report func(int, int64, bool)) { report(genAndTime(m.Payload())) })
 }

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -191,7 +190,7 @@ func quantiles(ds []time.Duration) (p50, p99, top time.Duration) {
 
 // probes time the readings where they arrive.
 type probes struct {
-	kafka  *latencyConsumer
+	kafka  latencyConsumer
 	influx *influxTap
 }
 
@@ -244,18 +243,10 @@ func runLive(b *testing.B, e *env, a *agentProc, p probes, c liveConfig, iter in
 
 // latencyConsumer reads the raw Kafka topic with kgo and records, for the
 // readings of the generators being measured, receive time - event time.
-type latencyConsumer struct {
-	mu        sync.Mutex
-	lo, hi    int   // generator indexes measured
-	since     int64 // event time from which latencies count
-	lat       []time.Duration
-	got       uint64 // readings of the measured generators received
-	undecoded atomic.Uint64
-	changed   chan struct{}
-}
+type latencyConsumer struct{ *latencyLog }
 
-func startLatencyConsumer(b *testing.B, e *env) *latencyConsumer {
-	kc := &latencyConsumer{changed: make(chan struct{}, 1)}
+func startLatencyConsumer(b *testing.B, e *env) latencyConsumer {
+	kc := latencyConsumer{newLatencyLog("readings arrived")}
 	cl := e.kafka.Client(b, kgo.ConsumeTopics(verify.DefaultRawTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -264,66 +255,15 @@ func startLatencyConsumer(b *testing.B, e *env) *latencyConsumer {
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
-			fs := cl.PollFetches(ctx)
-			kc.observe(time.Now(), fs.Records())
+			recs := cl.PollFetches(ctx).Records()
+			kc.add(time.Now(), func(report func(int, int64, bool)) {
+				for _, r := range recs {
+					report(genAndTime(r.Value))
+				}
+			})
 		}
 	}()
 	return kc
-}
-
-func (kc *latencyConsumer) measure(lo, hi int, since int64) {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
-	kc.lo, kc.hi, kc.since, kc.lat, kc.got = lo, hi, since, nil, 0
-}
-
-func (kc *latencyConsumer) observe(at time.Time, recs []*kgo.Record) {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
-	for _, r := range recs {
-		g, ev, ok := genAndTime(r.Value)
-		if !ok {
-			kc.undecoded.Add(1)
-			continue
-		}
-		if g < kc.lo || g > kc.hi {
-			continue
-		}
-		kc.got++
-		if ev >= kc.since {
-			kc.lat = append(kc.lat, at.Sub(time.Unix(0, ev)))
-		}
-	}
-	select {
-	case kc.changed <- struct{}{}:
-	default:
-	}
-}
-
-// waitFor waits until n readings of the measured generators arrived.
-func (kc *latencyConsumer) waitFor(n uint64, timeout time.Duration) error {
-	deadline := time.After(timeout)
-	for {
-		kc.mu.Lock()
-		got := kc.got
-		kc.mu.Unlock()
-		if got >= n {
-			return nil
-		}
-		select {
-		case <-kc.changed:
-		case <-deadline:
-			return fmt.Errorf("%d of %d readings arrived within %v (%d undecodable)", got, n, timeout, kc.undecoded.Load())
-		}
-	}
-}
-
-func (kc *latencyConsumer) take() []time.Duration {
-	kc.mu.Lock()
-	defer kc.mu.Unlock()
-	l := kc.lat
-	kc.lat = nil
-	return l
 }
 
 // genAndTime extracts the generator index and the event time from a raw

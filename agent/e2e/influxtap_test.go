@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"compress/gzip"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,7 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,16 +23,9 @@ import (
 // return them: the answer is the moment the point became visible, taken
 // to the microsecond and without loading influxd with queries.
 type influxTap struct {
+	*latencyLog
 	URL    string // where the agent writes
 	bucket string // raw bucket whose points are timed
-
-	mu        sync.Mutex
-	lo, hi    int
-	since     int64
-	lat       []time.Duration
-	got       uint64
-	undecoded uint64
-	changed   chan struct{}
 }
 
 func startInfluxTap(tb testing.TB, influxURL, rawBucket string) *influxTap {
@@ -42,7 +33,7 @@ func startInfluxTap(tb testing.TB, influxURL, rawBucket string) *influxTap {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	t := &influxTap{bucket: rawBucket, changed: make(chan struct{}, 1)}
+	t := &influxTap{latencyLog: newLatencyLog("points written"), bucket: rawBucket}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.Transport = t
 	srv := httptest.NewServer(rp)
@@ -77,33 +68,16 @@ func (t *influxTap) observe(at time.Time, body []byte, gzipped bool) {
 			body, err = io.ReadAll(zr)
 		}
 		if err != nil {
-			t.mu.Lock()
-			t.undecoded++
-			t.mu.Unlock()
+			t.add(at, func(report func(int, int64, bool)) { report(0, 0, false) })
 			return
 		}
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	dec := lineprotocol.NewDecoderWithBytes(body)
-	for dec.Next() {
-		g, ev, ok := pointGenAndTime(dec)
-		if !ok {
-			t.undecoded++
-			continue
+	t.add(at, func(report func(int, int64, bool)) {
+		dec := lineprotocol.NewDecoderWithBytes(body)
+		for dec.Next() {
+			report(pointGenAndTime(dec))
 		}
-		if g < t.lo || g > t.hi {
-			continue
-		}
-		t.got++
-		if ev >= t.since {
-			t.lat = append(t.lat, at.Sub(time.Unix(0, ev)))
-		}
-	}
-	select {
-	case t.changed <- struct{}{}:
-	default:
-	}
+	})
 }
 
 // pointGenAndTime returns the generator index (tag generatorID
@@ -143,36 +117,4 @@ func pointGenAndTime(dec *lineprotocol.Decoder) (gen int, ev int64, ok bool) {
 		return 0, 0, false
 	}
 	return gen, ts.UnixNano(), true
-}
-
-func (t *influxTap) measure(lo, hi int, since int64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.lo, t.hi, t.since, t.lat, t.got = lo, hi, since, nil, 0
-}
-
-// waitFor waits until n points of the measured generators were written.
-func (t *influxTap) waitFor(n uint64, timeout time.Duration) error {
-	deadline := time.After(timeout)
-	for {
-		t.mu.Lock()
-		got, bad := t.got, t.undecoded
-		t.mu.Unlock()
-		if got >= n {
-			return nil
-		}
-		select {
-		case <-t.changed:
-		case <-deadline:
-			return fmt.Errorf("%d of %d points written within %v (%d undecodable)", got, n, timeout, bad)
-		}
-	}
-}
-
-func (t *influxTap) take() []time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	l := t.lat
-	t.lat = nil
-	return l
 }
