@@ -118,6 +118,7 @@ func (in *Intake) appendRetry(ctx context.Context, recs []Record) bool {
 func (in *Intake) ack(batch []item, stored int) {
 	in.m.commitSize.Observe(float64(len(batch)))
 	in.m.readings.Add(float64(stored - in.rejectedIn(batch)))
+	written := in.acks.send(batch)
 	for i := range batch {
 		it := &batch[i]
 		switch it.reason {
@@ -130,7 +131,9 @@ func (in *Intake) ack(batch []item, stored int) {
 		default:
 			in.m.rejected[it.reason].Inc()
 		}
-		it.msg.Ack()
+		if !written {
+			it.msg.Ack()
+		}
 	}
 	in.m.inflight.Sub(float64(len(batch)))
 }

@@ -8,7 +8,8 @@
 //	  handler: decode, encode  ─queue─►  take all queued (≤ CommitMaxRecords)
 //	  (blocks when MaxInflight             dedupe redeliveries, seq gaps
 //	   messages are unacked)               Append(raw + dead-letter records)
-//	                                       Ack every message, in order
+//	                                       PUBACK every message, in order,
+//	                                       in one write (see pubacks)
 //
 // Messages are handled in arrival order (paho OrderMatters), so per-device
 // order in the spool equals the broker's delivery order. A payload is

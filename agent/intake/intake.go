@@ -48,6 +48,7 @@ type Intake struct {
 	cancel   context.CancelFunc
 	tr       *tracker
 	state    connState
+	acks     pubacks // commit goroutine, and paho's opener/OnConnect
 }
 
 // New prepares an Intake writing into app; nothing connects before Start.

@@ -112,6 +112,9 @@ func TestIntakeStoresAcksAndDeadLetters(t *testing.T) {
 	if v := counterValue(in.m.ignored); v != 1 {
 		t.Errorf("ignored metric %v", v)
 	}
+	if got := in.acks.sent.Load(); got != n+2 {
+		t.Errorf("%d PUBACKs written with the commits, want %d", got, n+2)
+	}
 	// Everything was acknowledged: a new session with the same id gets nothing.
 	app2 := &memSpool{}
 	in2 := startIntake(t, b.URL, app2, nil)

@@ -57,8 +57,8 @@ func (in *Intake) Status() Status {
 	return st
 }
 
-// ackLinger lets the acknowledgements of one spool commit, which paho
-// writes one PUBACK at a time, reach the broker in one write. The broker
+// ackLinger lets what paho writes one packet at a time (acknowledgements
+// while pubacks cannot be used) reach the broker in one write. The broker
 // only frees the in-flight window a millisecond later; no reading waits.
 const ackLinger = time.Millisecond
 
@@ -71,8 +71,12 @@ func (in *Intake) clientOptions() *mqtt.ClientOptions {
 		SetConnectTimeout(o.ConnectTimeout).SetWriteTimeout(10 * time.Second).
 		SetAutoReconnect(true).SetConnectRetry(false).SetMaxReconnectInterval(o.ReconnectMax).
 		SetMaxResumePubInFlight(100).SetDefaultPublishHandler(in.handle).
-		SetCustomOpenConnectionFn(mqttconn.Opener(mqttconn.Options{Linger: ackLinger}))
-	co.SetOnConnectHandler(func(c mqtt.Client) { go in.subscribe(c) })
+		SetCustomOpenConnectionFn(in.acks.opener(mqttconn.Options{Linger: ackLinger})).
+		SetStore(newInboundStore())
+	co.SetOnConnectHandler(func(c mqtt.Client) {
+		in.acks.connected()
+		go in.subscribe(c)
+	})
 	co.SetConnectionNotificationHandler(in.notify)
 	return co
 }
