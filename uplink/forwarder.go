@@ -98,7 +98,7 @@ type Forwarder struct {
 
 	sent, sentBytes, batches, deadLetters, dropped prometheus.Counter
 	lagRecords, lagSeconds                         prometheus.Gauge
-	sendSeconds                                    prometheus.Observer
+	sendSeconds, delay                             prometheus.Observer
 	errs                                           *prometheus.CounterVec
 
 	mu          sync.Mutex
@@ -120,7 +120,7 @@ func NewForwarder(log Log, sink Sink, o ForwarderOptions) (*Forwarder, error) {
 	f.sent, f.sentBytes, f.batches = m.sentRecords.With(l), m.sentBytes.With(l), m.batches.With(l)
 	f.deadLetters, f.dropped = m.deadLetters.With(l), m.dropped.With(l)
 	f.lagRecords, f.lagSeconds = m.lagRecords.With(l), m.lagSeconds.With(l)
-	f.sendSeconds = m.sendSeconds.With(l)
+	f.sendSeconds, f.delay = m.sendSeconds.With(l), m.delay.With(l)
 	f.errs = m.errors.MustCurryWith(l)
 	f.st = ForwarderStatus{Sink: sink.Name(), Stream: o.Stream, Consumer: o.Consumer}
 	return f, nil
@@ -452,7 +452,17 @@ func (f *Forwarder) send(ctx context.Context, msgs []Message) error {
 }
 
 // confirm counts a batch the sink accepted.
-func (f *Forwarder) confirm(msgs []Message) { f.confirmN(len(msgs), payloadBytes(msgs), true) }
+func (f *Forwarder) confirm(msgs []Message) {
+	f.confirmN(len(msgs), payloadBytes(msgs), true)
+	now := f.clk.Now().UnixNano()
+	for i := range msgs {
+		f.delay.Observe(ageSeconds(now, msgs[i].Time))
+	}
+}
+
+// ageSeconds is now - event in seconds, 0 for an event time in the future
+// (a device clock ahead of the gateway's).
+func ageSeconds(now, event int64) float64 { return float64(max(0, now-event)) / 1e9 }
 
 func (f *Forwarder) confirmN(records, bytes int, batch bool) {
 	f.sent.Add(float64(records))

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/edgespool/edgespool/downsample"
 	"github.com/edgespool/edgespool/spool"
 )
@@ -529,3 +532,28 @@ type sinkFunc struct {
 }
 
 func (s sinkFunc) Send(ctx context.Context, msgs []Message) error { return s.send(ctx, msgs) }
+
+func TestForwarderObservesDeliveryDelay(t *testing.T) {
+	l := newMemLog()
+	clk := newFakeClock()
+	now := clk.Now().UnixNano()
+	recs := rawRecords(4, 2)
+	for i, age := range []time.Duration{2 * time.Second, 500 * time.Millisecond, 0, -time.Minute} {
+		recs[i].Time = now - int64(age) // the last is a device clock ahead of the gateway's
+	}
+	appendRecs(t, l, recs)
+	m := NewMetrics(nil)
+	f := newFwd(t, l, &memSink{name: "mem"}, ForwarderOptions{Clock: clk, Metrics: m})
+	stop := start(t, f)
+	waitFor(t, "drain", func() bool { return l.cursor("mem/raw", "raw") == 4 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	var d dto.Metric
+	if err := m.delay.WithLabelValues("mem", "raw").(prometheus.Metric).Write(&d); err != nil {
+		t.Fatal(err)
+	}
+	if h := d.GetHistogram(); h.GetSampleCount() != 4 || h.GetSampleSum() != 2.5 {
+		t.Fatalf("delay histogram: %d samples, sum %v; want 4, 2.5", h.GetSampleCount(), h.GetSampleSum())
+	}
+}

@@ -18,7 +18,8 @@ type Metrics struct {
 	lagRecords  *prometheus.GaugeVec   // sink, stream
 	lagSeconds  *prometheus.GaugeVec   // sink, stream
 	sendSeconds *prometheus.HistogramVec
-	linkState   *prometheus.GaugeVec // sink
+	delay       *prometheus.HistogramVec // sink, stream
+	linkState   *prometheus.GaugeVec     // sink
 
 	mu      sync.Mutex
 	running map[*Forwarder]struct{} // forwarders whose lag a scrape refreshes
@@ -42,16 +43,27 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Duration of one Send to the sink, failed or not.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
 		}, ss),
+		delay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "edgespool_uplink_delivery_delay_seconds",
+			Help:    "Age of each record when the sink confirmed it: confirmation time minus the reading's event time.",
+			Buckets: DelayBuckets,
+		}, ss),
 		linkState: gauge("link_state", "Link state per sink: 0 up, 1 retrying, 2 down.", "sink"),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.sentRecords, m.sentBytes, m.batches, m.errors,
-			m.deadLetters, m.dropped, lagCollector{m}, m.sendSeconds, m.linkState} {
+			m.deadLetters, m.dropped, lagCollector{m}, m.sendSeconds, m.delay, m.linkState} {
 			reg.MustRegister(c)
 		}
 	}
 	return m
 }
+
+// DelayBuckets are the bounds, in seconds, of the event-time delay
+// histograms (intake and uplink): milliseconds on a live link up to a day
+// of backlog after an outage.
+var DelayBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+	60, 300, 900, 3600, 4 * 3600, 24 * 3600}
 
 func counter(name, help string, labels ...string) *prometheus.CounterVec {
 	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgespool_uplink_" + name, Help: help}, labels)

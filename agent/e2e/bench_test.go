@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -510,4 +512,44 @@ func logBatching(b *testing.B, m0, m1 map[string]float64, d time.Duration) {
 		}
 	}
 	b.Log(line)
+	b.Logf("event-time delay p50 from the agent's histograms: received %s, confirmed by kafka %s, by influx %s",
+		histP50(m0, m1, "edgespool_intake_delay_seconds", ""),
+		histP50(m0, m1, "edgespool_uplink_delivery_delay_seconds", `sink="kafka",stream="raw",`),
+		histP50(m0, m1, "edgespool_uplink_delivery_delay_seconds", `sink="influx",stream="raw",`))
+}
+
+// histP50 estimates the median of what a histogram observed between two
+// scrapes, interpolating linearly within the bucket as PromQL's
+// histogram_quantile does. labels are the ones before "le", each with its
+// trailing comma.
+func histP50(m0, m1 map[string]float64, name, labels string) string {
+	prefix := name + "_bucket{" + labels + `le="`
+	type bucket struct{ le, n float64 }
+	var bs []bucket
+	for k, v := range m1 {
+		rest, ok := strings.CutPrefix(k, prefix)
+		if !ok {
+			continue
+		}
+		le, err := strconv.ParseFloat(strings.TrimSuffix(rest, `"}`), 64)
+		if err != nil {
+			continue
+		}
+		bs = append(bs, bucket{le, v - m0[k]})
+	}
+	slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(a.le, b.le) })
+	if len(bs) == 0 || bs[len(bs)-1].n == 0 {
+		return "n/a"
+	}
+	rank, lo, below := bs[len(bs)-1].n/2, 0.0, 0.0
+	for _, x := range bs {
+		if x.n >= rank {
+			if math.IsInf(x.le, 1) {
+				return fmt.Sprintf("> %v s", lo)
+			}
+			return fmt.Sprintf("%.0f ms", 1000*(lo+(x.le-lo)*(rank-below)/(x.n-below)))
+		}
+		lo, below = x.le, x.n
+	}
+	return "n/a"
 }

@@ -107,3 +107,18 @@ func reportLine(rep verify.Report) string {
 	}
 	return b.String()
 }
+
+func TestHistP50Interpolates(t *testing.T) {
+	name := "d_seconds"
+	bucket := func(le string) string { return name + `_bucket{le="` + le + `"}` }
+	m0 := map[string]float64{bucket("0.1"): 10, bucket("0.2"): 10, bucket("+Inf"): 10}
+	m1 := map[string]float64{bucket("0.1"): 30, bucket("0.2"): 110, bucket("+Inf"): 110}
+	// 100 new observations: 20 up to 100 ms, 80 in (100, 200] ms; the 50th
+	// is 30/80 of the way into the second bucket.
+	if got := histP50(m0, m1, name, ""); got != "138 ms" {
+		t.Fatalf("p50 %s, want 138 ms", got)
+	}
+	if got := histP50(m0, m0, name, ""); got != "n/a" {
+		t.Fatalf("p50 of nothing: %s", got)
+	}
+}

@@ -156,6 +156,7 @@ func (in *Intake) prepare(msg mqtt.Message, now time.Time) item {
 		it.recs[i] = Record{Stream: downsample.StreamRaw, Key: r.GeneratorID, Time: r.Time,
 			Value: downsample.AppendReading(make([]byte, 0, 64+len(r.GeneratorID)), r)}
 		it.seqs[i] = r.Seq
+		in.m.delay.Observe(float64(max(0, now.UnixNano()-r.Time)) / 1e9)
 	}
 	return it
 }

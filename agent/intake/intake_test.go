@@ -112,6 +112,10 @@ func TestIntakeStoresAcksAndDeadLetters(t *testing.T) {
 	if v := counterValue(in.m.ignored); v != 1 {
 		t.Errorf("ignored metric %v", v)
 	}
+	var d dto.Metric
+	if err := in.m.delay.Write(&d); err != nil || d.GetHistogram().GetSampleCount() != n {
+		t.Errorf("delay histogram: %d samples (%v), want %d", d.GetHistogram().GetSampleCount(), err, n)
+	}
 	if got := in.acks.sent.Load(); got != n+2 {
 		t.Errorf("%d PUBACKs written with the commits, want %d", got, n+2)
 	}

@@ -1,6 +1,10 @@
 package intake
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/edgespool/edgespool/uplink"
+)
 
 // metrics of the intake; names are documented in the agent README.
 type metrics struct {
@@ -17,6 +21,7 @@ type metrics struct {
 	commitErrors  prometheus.Counter
 	commitSize    prometheus.Histogram
 	commitSeconds prometheus.Histogram
+	delay         prometheus.Histogram
 	inflight      prometheus.Gauge
 	connected     prometheus.Gauge
 	subscribed    prometheus.Gauge
@@ -48,6 +53,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "MQTT messages per spool append.", Buckets: prometheus.ExponentialBuckets(1, 4, 8)}),
 		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "edgespool_intake_commit_seconds",
 			Help: "Duration of spool appends by the intake.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9)}),
+		delay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "edgespool_intake_delay_seconds",
+			Help:    "Age of each reading when the intake received it: receipt time minus the reading's event time (0 for payloads without a time).",
+			Buckets: uplink.DelayBuckets}),
 		inflight:   g("intake_inflight_messages", "MQTT messages received and not yet acknowledged."),
 		connected:  g("mqtt_connected", "1 while connected to the MQTT broker."),
 		subscribed: g("mqtt_subscribed", "1 while every topic filter is subscribed."),
@@ -59,7 +67,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.messages, m.readings, rejected, m.duplicates, m.ignored, m.unknownFields,
 			m.seqGaps, m.seqLate, m.seqRestarts, m.commits, m.commitErrors, m.commitSize,
-			m.commitSeconds, m.inflight, m.connected, m.subscribed, m.connLost)
+			m.commitSeconds, m.delay, m.inflight, m.connected, m.subscribed, m.connLost)
 	}
 	return m
 }
