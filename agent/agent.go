@@ -116,10 +116,13 @@ func (a *Agent) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if a.in != nil {
-		errs = append(errs, a.in.Stop(ctx))
+		errs = append(errs, a.in.Drain(ctx))
 	}
 	if a.dsStop != nil {
-		a.dsStop()
+		a.dsStop() // publishes the alarms still pending over the open session
+	}
+	if a.in != nil {
+		a.in.Close()
 	}
 	a.drainForwarders(a.cfg.Uplink.DrainTimeout)
 	errs = append(errs, a.closeAll())

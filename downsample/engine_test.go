@@ -511,3 +511,49 @@ func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(string(b[:len(b)-1]))
 	return len(b), nil
 }
+
+// pendingAtStop runs the alarm stream with a publisher that fails until
+// stop, then halts the engine after failing is set to stillFailing.
+func pendingAtStop(t *testing.T, stillFailing bool) (*running, *alarmRecorder) {
+	t.Helper()
+	f := newFakeLog()
+	rec := &alarmRecorder{f: f, fail: 1 << 30}
+	clock := &fakeClock{t: t0.Add(10 * time.Minute)}
+	r := startEngine(t, f, EngineOptions{Now: clock.Now, Publisher: rec,
+		RetryDelay: time.Hour, MaxRetryDelay: time.Hour})
+	f.appendReadings(alarmStream()...)
+	caughtUp(t, r, f)
+	clock.Set(t0.Add(time.Hour))
+	waitPoints(t, f, 8)
+	waitFor(t, "failed publications", func() bool { return r.counter("alarm_publish_errors_total") >= 2 })
+	if !stillFailing {
+		rec.mu.Lock()
+		rec.fail = 0
+		rec.mu.Unlock()
+	}
+	r.halt(t)
+	return r, rec
+}
+
+func TestEnginePublishesPendingAlarmsOnStop(t *testing.T) {
+	r, rec := pendingAtStop(t, false)
+	got := rec.alarms()
+	for _, want := range []string{`g1 "no action"<-"refuel" fuel=1000`, `g2 "refuel"<-"" fuel=100`} {
+		if !slices.Contains(got, want) {
+			t.Errorf("latest state %q not published at stop (got %q)", want, got)
+		}
+	}
+	if n := r.counter("alarm_unpublished_total"); n != 0 {
+		t.Errorf("alarm_unpublished_total %v, want 0", n)
+	}
+}
+
+func TestEngineCountsAlarmsUnpublishedAtStop(t *testing.T) {
+	r, rec := pendingAtStop(t, true)
+	if got := rec.alarms(); len(got) != 0 {
+		t.Errorf("published %q through a failing publisher", got)
+	}
+	if n := r.counter("alarm_unpublished_total"); n != 2 {
+		t.Errorf("alarm_unpublished_total %v, want 2 (g1 and g2)", n)
+	}
+}

@@ -18,6 +18,7 @@ type metrics struct {
 	alarms        *prometheus.CounterVec
 	publishErrors prometheus.Counter
 	superseded    prometheus.Counter
+	unpublished   prometheus.Counter
 	commits       prometheus.Counter
 	errors        *prometheus.CounterVec
 	stateResets   prometheus.Counter
@@ -45,6 +46,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Alarm state changes per generator (and the first state after start), by new label."}, []string{"label"}),
 		publishErrors: c("alarm_publish_errors_total", "Failed local alarm publications (retried while not superseded)."),
 		superseded:    c("alarm_superseded_total", "Alarms replaced by a newer state of the same generator before being published."),
+		unpublished:   c("alarm_unpublished_total", "Alarms still unpublished when the engine stopped; published again with the generator's next window."),
 		commits:       c("commits_total", "Spool transactions that appended points and/or advanced the cursor."),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgespool_downsample_spool_errors_total",
 			Help: "Failed spool operations, by operation (read, commit, cursor)."}, []string{"op"}),
@@ -62,7 +64,7 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 		return nil
 	}
 	for _, c := range []prometheus.Collector{m.readings, m.late, m.badTime, m.corrupt, m.skipped, m.windows,
-		m.alarms, m.publishErrors, m.superseded, m.commits, m.errors, m.stateResets, m.openWindows,
+		m.alarms, m.publishErrors, m.superseded, m.unpublished, m.commits, m.errors, m.stateResets, m.openWindows,
 		m.generators, m.position, m.cursor} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("downsample metrics: %w", err)

@@ -68,8 +68,9 @@ func (p *publisher) enqueue(a Alarm) {
 	}
 }
 
-// run publishes until ctx ends; alarms still pending then are dropped.
+// run publishes until ctx ends, then flushes.
 func (p *publisher) run(ctx context.Context) {
+	defer p.flush()
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	delay := p.retry
@@ -89,6 +90,29 @@ func (p *publisher) run(ctx context.Context) {
 	}
 }
 
+// maxFlush bounds flush, whatever the publish timeout.
+const maxFlush = 2 * time.Second
+
+// flush makes one last attempt at the alarms still pending when the
+// engine stops, within one publish timeout (at most maxFlush), so that a
+// clean shutdown leaves the broker's retained alarm state current (the
+// agent closes its MQTT session only after the engine stopped). What still
+// fails is counted and logged: after the next start the engine publishes
+// each generator's state again with its first finished window.
+func (p *publisher) flush() {
+	ctx, cancel := context.WithTimeout(context.Background(), min(p.timeout, maxFlush))
+	defer cancel()
+	p.drain(ctx)
+	p.mu.Lock()
+	left := len(p.pending)
+	p.mu.Unlock()
+	if left > 0 {
+		p.m.unpublished.Add(float64(left))
+		p.log.Warn("downsample: alarms not published before stop; each is published again with its generator's next window",
+			"alarms", left)
+	}
+}
+
 // drain publishes every pending alarm once; it reports whether any failed
 // (those stay pending unless a newer one arrived meanwhile).
 func (p *publisher) drain(ctx context.Context) (failed bool) {
@@ -98,7 +122,8 @@ func (p *publisher) drain(ctx context.Context) (failed bool) {
 	p.mu.Unlock()
 	for _, a := range batch {
 		if ctx.Err() != nil {
-			return false
+			p.requeue(a) // not attempted: still pending
+			continue
 		}
 		err := p.publish(ctx, a)
 		p.note(a, err)

@@ -14,7 +14,7 @@ import (
 	"github.com/edgespool/edgespool/downsample"
 )
 
-// ackSettle is how long Stop waits between the last Ack and DISCONNECT.
+// ackSettle is how long Close waits between the last Ack and DISCONNECT.
 const ackSettle = 100 * time.Millisecond
 
 // ErrStopped is returned by Start after Stop.
@@ -49,6 +49,7 @@ type Intake struct {
 	tr       *tracker
 	state    connState
 	acks     pubacks // commit goroutine, and paho's opener/OnConnect
+	closed   sync.Once
 }
 
 // New prepares an Intake writing into app; nothing connects before Start.
@@ -88,32 +89,50 @@ func (in *Intake) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops taking messages, commits and acknowledges what is queued,
-// then disconnects. Messages not acknowledged are redelivered by the broker
-// to the next session. ctx bounds the flush.
+// Stop is Drain then Close. ctx bounds the flush.
 func (in *Intake) Stop(ctx context.Context) error {
+	err := in.Drain(ctx)
+	in.Close()
+	return err
+}
+
+// Drain stops taking messages and waits until what was received is
+// committed and acknowledged (ctx bounds the wait). The MQTT session stays
+// open for publications on it (the alarms) until Close. Messages not
+// acknowledged are redelivered by the broker to the next session.
+func (in *Intake) Drain(ctx context.Context) error {
 	if in.stopping.Swap(true) {
 		return nil
 	}
 	close(in.stopCh)
-	var err error
-	if in.cancel != nil {
-		select {
-		case <-in.done:
-		case <-ctx.Done():
-			err = fmt.Errorf("intake flush: %w", ctx.Err())
-		}
-		in.cancel()
+	if in.cancel == nil {
+		return nil
 	}
-	// Acks travel through paho's goroutines after Ack returns, and the
-	// DISCONNECT packet may overtake them; give them a moment. An ack lost
-	// here only makes the broker redeliver (and dedupe drop) the reading.
-	time.Sleep(ackSettle)
-	in.client.Disconnect(250)
-	in.m.connected.Set(0)
-	in.m.subscribed.Set(0)
-	in.log.Info("mqtt intake stopped")
+	var err error
+	select {
+	case <-in.done:
+	case <-ctx.Done():
+		err = fmt.Errorf("intake flush: %w", ctx.Err())
+	}
+	in.cancel()
 	return err
+}
+
+// Close disconnects from the broker (after Drain, or by itself when the
+// intake never started); later calls do nothing.
+func (in *Intake) Close() {
+	in.closed.Do(func() {
+		in.stopping.Store(true)
+		// Acks travel through paho's goroutines after Ack returns, and the
+		// DISCONNECT packet may overtake them; give them a moment. An ack
+		// lost here only makes the broker redeliver (and dedupe drop) the
+		// reading.
+		time.Sleep(ackSettle)
+		in.client.Disconnect(250)
+		in.m.connected.Set(0)
+		in.m.subscribed.Set(0)
+		in.log.Info("mqtt intake stopped")
+	})
 }
 
 // handle runs on the paho router goroutine, in delivery order.

@@ -156,3 +156,36 @@ func counterValue(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+func TestIntakeDrainKeepsTheSessionForPublishing(t *testing.T) {
+	b := testenv.Mosquitto(t)
+	app := &memSpool{}
+	in := startIntake(t, b.URL, app, nil)
+	pub := publisher(t, b.URL)
+	pub.Publish("emergency_generator/g1", 1, false, reading("g1", 1)).Wait()
+	testenv.WaitFor(t, 10*time.Second, func() bool { return len(app.snapshot()) == 1 })
+	if err := in.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Drained: new readings wait at the broker, but the session still
+	// carries publications (the agent's alarms).
+	pub.Publish("emergency_generator/g1", 1, false, reading("g1", 2)).Wait()
+	tok := in.Client().Publish("emergency_generator/g1/alarm", 1, true, []byte(`{"alarm":"refuel"}`))
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish after Drain: %v", tok.Error())
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := len(app.snapshot()); n != 1 {
+		t.Fatalf("%d readings stored after Drain, want 1", n)
+	}
+	in.Close()
+	if in.Client().IsConnected() {
+		t.Fatal("connected after Close")
+	}
+	in.Close() // idempotent
+	// The reading published after Drain goes to the next session.
+	app2 := &memSpool{}
+	in2 := startIntake(t, b.URL, app2, nil)
+	testenv.WaitFor(t, 10*time.Second, func() bool { return len(app2.snapshot()) == 1 })
+	in2.Stop(context.Background())
+}
