@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/influxdata/line-protocol/v2/lineprotocol"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/edgespool/edgespool/sim/verify"
@@ -120,5 +122,60 @@ func TestHistP50Interpolates(t *testing.T) {
 	}
 	if got := histP50(m0, m0, name, ""); got != "n/a" {
 		t.Fatalf("p50 of nothing: %s", got)
+	}
+}
+
+func TestLineGenAndTimeAgreesWithTheDecoder(t *testing.T) {
+	var enc lineprotocol.Encoder
+	enc.SetPrecision(lineprotocol.Nanosecond)
+	for i, gen := range []string{"generator7", "generator12345", "pump3"} {
+		enc.StartLine("genData")
+		enc.AddTag("generatorID", gen)
+		enc.AddField("fuel", lineprotocol.IntValue(int64(900-i)))
+		lat, _ := lineprotocol.FloatValue(40.7)
+		enc.AddField("lat", lat)
+		enc.EndLine(time.Unix(1_700_000_000, int64(123456789+i)))
+	}
+	if err := enc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	dec := lineprotocol.NewDecoderWithBytes(enc.Bytes())
+	for _, line := range bytes.Split(bytes.TrimSpace(enc.Bytes()), []byte("\n")) {
+		if !dec.Next() {
+			t.Fatal("decoder ended early")
+		}
+		_, _ = dec.Measurement()
+		var id string
+		for {
+			k, v, err := dec.NextTag()
+			if err != nil || k == nil {
+				break
+			}
+			id = string(v)
+		}
+		for {
+			k, _, err := dec.NextField()
+			if err != nil || k == nil {
+				break
+			}
+		}
+		ts, err := dec.Time(lineprotocol.Nanosecond, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gen, ev, ok := lineGenAndTime(line)
+		wantOK := strings.HasPrefix(id, "generator")
+		if ok != wantOK || (ok && (fmt.Sprint("generator", gen) != id || ev != ts.UnixNano())) {
+			t.Errorf("%s: got %d %d %v, decoder says %s %d", line, gen, ev, ok, id, ts.UnixNano())
+		}
+	}
+}
+
+func TestDigitsRejectsWhatIsNotAnInt64(t *testing.T) {
+	for in, want := range map[string]bool{"0": true, "9223372036854775807": true,
+		"9223372036854775808": false, "": false, "12a": false, "-1": false} {
+		if _, ok := digits([]byte(in)); ok != want {
+			t.Errorf("digits(%q) ok=%v, want %v", in, ok, want)
+		}
 	}
 }
