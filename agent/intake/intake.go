@@ -50,6 +50,8 @@ type Intake struct {
 	state    connState
 	acks     pubacks // commit goroutine, and paho's opener/OnConnect
 	closed   sync.Once
+
+	warnedQoS0 atomic.Bool
 }
 
 // New prepares an Intake writing into app; nothing connects before Start.
@@ -141,12 +143,24 @@ func (in *Intake) handle(_ mqtt.Client, msg mqtt.Message) {
 		return // not acknowledged: the broker redelivers it to the next session
 	}
 	in.m.messages.Inc()
+	if msg.Qos() == 0 {
+		in.noteQoS0(msg.Topic())
+	}
 	it := in.prepare(msg, in.opts.Now())
 	in.m.inflight.Inc()
 	select {
 	case in.queue <- it:
 	case <-in.stopCh:
 		in.m.inflight.Dec()
+	}
+}
+
+// noteQoS0 counts a message delivered at QoS 0 and warns about the first.
+func (in *Intake) noteQoS0(topic string) {
+	in.m.qos0.Inc()
+	if !in.warnedQoS0.Swap(true) {
+		in.log.Warn("mqtt: broker delivers messages at QoS 0; they are not redelivered if the agent stops before "+
+			"committing them: publish at QoS 1, or set upgrade_outgoing_qos true on Mosquitto", "topic", topic)
 	}
 }
 

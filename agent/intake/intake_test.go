@@ -189,3 +189,30 @@ func TestIntakeDrainKeepsTheSessionForPublishing(t *testing.T) {
 	testenv.WaitFor(t, 10*time.Second, func() bool { return len(app2.snapshot()) == 1 })
 	in2.Stop(context.Background())
 }
+
+func TestIntakeCountsQoS0Deliveries(t *testing.T) {
+	for _, upgrade := range []bool{false, true} {
+		t.Run(fmt.Sprint("upgrade_outgoing_qos=", upgrade), func(t *testing.T) {
+			var opts []testenv.BrokerOption
+			if upgrade {
+				opts = append(opts, testenv.BrokerConfig("upgrade_outgoing_qos true"))
+			}
+			b := testenv.Mosquitto(t, opts...)
+			app := &memSpool{}
+			in := startIntake(t, b.URL, app, nil)
+			pub := publisher(t, b.URL)
+			for i := 1; i <= 3; i++ {
+				pub.Publish("emergency_generator/g1", 0, false, reading("g1", i)).Wait()
+			}
+			testenv.WaitFor(t, 10*time.Second, func() bool { return len(app.snapshot()) == 3 })
+			in.Stop(context.Background())
+			want := 3.0
+			if upgrade { // delivered at the subscription's QoS 1
+				want = 0
+			}
+			if got := counterValue(in.m.qos0); got != want {
+				t.Fatalf("qos0 messages %v, want %v", got, want)
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 // metrics of the intake; names are documented in the agent README.
 type metrics struct {
 	messages      prometheus.Counter
+	qos0          prometheus.Counter
 	readings      prometheus.Counter
 	rejected      map[string]prometheus.Counter
 	duplicates    prometheus.Counter
@@ -38,7 +39,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	rejected := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgespool_intake_rejected_total",
 		Help: "MQTT messages written to the dead-letter stream, by reason."}, []string{"reason"})
 	m := &metrics{
-		messages:      c("intake_messages_total", "MQTT messages received."),
+		messages: c("intake_messages_total", "MQTT messages received."),
+		qos0: c("intake_qos0_messages_total", "MQTT messages the broker delivered at QoS 0: never redelivered, so lost if the agent stops before committing them "+
+			"(publish at QoS 1, or set upgrade_outgoing_qos true on Mosquitto)."),
 		readings:      c("intake_readings_total", "Readings committed to the raw stream."),
 		rejected:      map[string]prometheus.Counter{},
 		duplicates:    c("intake_duplicates_total", "Redelivered readings already in the spool, acknowledged and not stored again."),
@@ -65,7 +68,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.rejected[r] = rejected.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.messages, m.readings, rejected, m.duplicates, m.ignored, m.unknownFields,
+		reg.MustRegister(m.messages, m.qos0, m.readings, rejected, m.duplicates, m.ignored, m.unknownFields,
 			m.seqGaps, m.seqLate, m.seqRestarts, m.commits, m.commitErrors, m.commitSize,
 			m.commitSeconds, m.delay, m.inflight, m.connected, m.subscribed, m.connLost)
 	}
