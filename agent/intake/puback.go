@@ -19,8 +19,8 @@ import (
 //
 // paho writes every packet with a single Write and mqttconn.Conn appends
 // each Write whole, so PUBACKs written here never split a packet of paho's.
-// They go only on a connection whose CONNACK paho has reported (live); a
-// connection opened since is not used before its CONNECT is out. When there
+// They go only on a connection whose CONNACK paho has reported (live), and
+// only once paho has written on it (its CONNECT comes first). When there
 // is no live connection, or it has failed, send reports false and the
 // caller acknowledges through paho, as before. An acknowledgement lost
 // with a dying connection is the ordinary case of MQTT: the broker
@@ -53,7 +53,7 @@ func (p *pubacks) connected() { p.live.Store(p.opened.Load()) }
 // nothing was written; the caller then acknowledges through paho.
 func (p *pubacks) send(batch []item) bool {
 	c := p.live.Load()
-	if c == nil {
+	if c == nil || !c.Wrote() { // CONNECT first, whatever the timing of OnConnect
 		return false
 	}
 	p.buf = p.buf[:0]

@@ -47,10 +47,16 @@ func TestPubacksWriteOnePacketPerQoS1MessageInOrder(t *testing.T) {
 		t.Fatal("send before CONNACK reported success")
 	}
 	p.connected()
+	if p.send(batch) {
+		t.Fatal("send before paho's CONNECT reported success")
+	}
+	if _, err := p.live.Load().Write([]byte{0x10}); err != nil { // stands for the CONNECT
+		t.Fatal(err)
+	}
 	if !p.send(batch) {
 		t.Fatal("send on a live connection failed")
 	}
-	want := []byte{0x40, 2, 0, 1, 0x40, 2, 0x12, 0x34, 0x40, 2, 0xff, 0}
+	want := []byte{0x10, 0x40, 2, 0, 1, 0x40, 2, 0x12, 0x34, 0x40, 2, 0xff, 0}
 	got := make([]byte, len(want))
 	if _, err := io.ReadFull(far, got); err != nil {
 		t.Fatal(err)
@@ -60,7 +66,7 @@ func TestPubacksWriteOnePacketPerQoS1MessageInOrder(t *testing.T) {
 	}
 	// What was written decodes as paho's own PUBACKs.
 	for i, id := range []uint16{1, 0x1234, 0xff00} {
-		cp, err := packets.ReadPacket(bytes.NewReader(want[4*i : 4*i+4]))
+		cp, err := packets.ReadPacket(bytes.NewReader(want[1+4*i : 5+4*i]))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,6 +91,10 @@ func TestPubacksReportFailureOnAClosedConnection(t *testing.T) {
 	c := mqttconn.Wrap(near)
 	p.opened.Store(c)
 	p.connected()
+	go io.Copy(io.Discard, far)
+	if _, err := c.Write([]byte{0x10}); err != nil {
+		t.Fatal(err)
+	}
 	c.Close()
 	if p.send(batchOf(&message{qos: 1, id: 7})) {
 		t.Fatal("send on a closed connection reported success")

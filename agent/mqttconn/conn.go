@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,6 +44,7 @@ type Conn struct {
 	spare   []byte     // the flusher's previous buffer, reused
 	err     error      // sticky: first write error, or ErrClosed
 	closing bool
+	wrote   atomic.Bool // Write accepted bytes at least once
 
 	flushTimeout time.Duration // FlushTimeout; shorter in tests
 	linger       time.Duration
@@ -69,6 +71,11 @@ func WrapWith(c net.Conn, o Options) *Conn {
 // Read reads through the buffer.
 func (c *Conn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
+// Wrote reports whether a Write was accepted on c. Bytes written after
+// that follow it on the wire: paho's first write on a connection is its
+// CONNECT, and MQTT lets a client send further packets right after it.
+func (c *Conn) Wrote() bool { return c.wrote.Load() }
+
 // Write queues p for the flusher and returns; the error is that of an
 // earlier write (or ErrClosed), since the bytes go out asynchronously.
 func (c *Conn) Write(p []byte) (int, error) {
@@ -82,6 +89,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	c.queue = append(c.queue, p...)
+	c.wrote.Store(true)
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:

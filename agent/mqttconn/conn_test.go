@@ -117,9 +117,15 @@ func TestALoneWriteGoesOutWithoutWaitingForMore(t *testing.T) {
 	client, server := tcpPair(t)
 	c := Wrap(client)
 	defer c.Close()
+	if c.Wrote() {
+		t.Fatal("Wrote before any Write")
+	}
 	p := puback(7)
 	if _, err := c.Write(p); err != nil {
 		t.Fatal(err)
+	}
+	if !c.Wrote() {
+		t.Fatal("not Wrote after a Write")
 	}
 	_ = server.SetReadDeadline(time.Now().Add(5 * time.Second))
 	buf := make([]byte, len(p))
