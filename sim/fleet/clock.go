@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -18,10 +19,21 @@ type SystemClock struct{}
 // Now returns time.Now().
 func (SystemClock) Now() time.Time { return time.Now() }
 
+// sleepTimers recycles Sleep's timers: a fleet sleeps once per reading.
+var sleepTimers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
 // Sleep waits for d or until ctx ends.
 func (SystemClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
+	t := sleepTimers.Get().(*time.Timer)
+	t.Reset(d) // since Go 1.23 a stopped timer's channel holds no stale tick
+	defer func() {
+		t.Stop()
+		sleepTimers.Put(t)
+	}()
 	select {
 	case <-t.C:
 		return nil

@@ -103,8 +103,10 @@ func (p *MQTTPublisher) qos() byte {
 // collect waits for the acknowledgements in publish order.
 func (p *MQTTPublisher) collect() {
 	defer close(p.done)
+	timeout := time.NewTimer(p.o.AckTimeout)
+	defer timeout.Stop()
 	for in := range p.pending {
-		if !p.await(in) {
+		if !p.await(in, timeout) {
 			return
 		}
 		p.acked.Add(1)
@@ -116,18 +118,19 @@ func (p *MQTTPublisher) collect() {
 }
 
 // await waits for in's acknowledgement, publishing it again after an error
-// or AckTimeout. It returns false when the publisher is aborted.
-func (p *MQTTPublisher) await(in inflight) bool {
+// or AckTimeout (measured on timeout, collect's timer, rearmed per wait).
+// It returns false when the publisher is aborted.
+func (p *MQTTPublisher) await(in inflight, timeout *time.Timer) bool {
 	for {
-		t := time.NewTimer(p.o.AckTimeout)
-		select {
-		case <-in.tok.Done():
-		case <-t.C:
-		case <-p.abort:
-			t.Stop()
-			return false
+		if !isDone(in.tok) {
+			timeout.Reset(p.o.AckTimeout) // Go 1.23+: no stale tick after Reset
+			select {
+			case <-in.tok.Done():
+			case <-timeout.C:
+			case <-p.abort:
+				return false
+			}
 		}
-		t.Stop()
 		if in.tok.Error() == nil && isDone(in.tok) {
 			return true
 		}
