@@ -12,7 +12,11 @@
 //     written while the previous write is still in the kernel go out
 //     together in one call. By default a lone packet is written at once;
 //     Options.Linger makes the flusher wait that long for more, so that a
-//     burst (the PUBACKs of one spool commit) goes out in one call.
+//     burst (a fleet's publications of one tick) goes out in one call.
+//
+// Conn.Wrote tells whether anything was written yet: paho writes its
+// CONNECT first, so a client may add packets of its own after that (the
+// agent's intake writes the PUBACKs of a spool commit in one Write).
 //
 // Order is kept: bytes reach the connection in the order Write was called.
 // A write error is sticky: the connection is closed, and every later Write
