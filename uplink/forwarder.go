@@ -456,13 +456,9 @@ func (f *Forwarder) confirm(msgs []Message) {
 	f.confirmN(len(msgs), payloadBytes(msgs), true)
 	now := f.clk.Now().UnixNano()
 	for i := range msgs {
-		f.delay.Observe(ageSeconds(now, msgs[i].Time))
+		f.delay.Observe(AgeSeconds(now, msgs[i].Time))
 	}
 }
-
-// ageSeconds is now - event in seconds, 0 for an event time in the future
-// (a device clock ahead of the gateway's).
-func ageSeconds(now, event int64) float64 { return float64(max(0, now-event)) / 1e9 }
 
 func (f *Forwarder) confirmN(records, bytes int, batch bool) {
 	f.sent.Add(float64(records))

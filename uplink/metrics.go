@@ -65,6 +65,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 var DelayBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 	60, 300, 900, 3600, 4 * 3600, 24 * 3600}
 
+// AgeSeconds is now - event (Unix nanoseconds) in seconds, for the delay
+// histograms: 0 for an event time in the future (a device clock ahead of
+// the gateway's).
+func AgeSeconds(now, event int64) float64 { return float64(max(0, now-event)) / 1e9 }
+
 func counter(name, help string, labels ...string) *prometheus.CounterVec {
 	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgespool_uplink_" + name, Help: help}, labels)
 }

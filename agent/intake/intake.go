@@ -12,6 +12,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/uplink"
 )
 
 // ackSettle is how long Close waits between the last Ack and DISCONNECT.
@@ -189,7 +190,7 @@ func (in *Intake) prepare(msg mqtt.Message, now time.Time) item {
 		it.recs[i] = Record{Stream: downsample.StreamRaw, Key: r.GeneratorID, Time: r.Time,
 			Value: downsample.AppendReading(make([]byte, 0, 64+len(r.GeneratorID)), r)}
 		it.seqs[i] = r.Seq
-		in.m.delay.Observe(float64(max(0, now.UnixNano()-r.Time)) / 1e9)
+		in.m.delay.Observe(uplink.AgeSeconds(now.UnixNano(), r.Time))
 	}
 	return it
 }

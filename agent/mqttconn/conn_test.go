@@ -93,21 +93,9 @@ func TestWritesQueuedBehindABusyWriteGoOutTogetherInOrder(t *testing.T) {
 	c := Wrap(raw)
 	got := readAll(server)
 
-	var want bytes.Buffer
-	for i := range 500 {
-		p := puback(uint16(i + 1))
-		want.Write(p)
-		if _, err := c.Write(p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	want := writeAcks(t, c, 500, func() {})
 	close(raw.gate) // the first write was held; the other 499 queued behind it
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if b := <-got; !bytes.Equal(b, want.Bytes()) {
-		t.Fatalf("peer got %d bytes, want the %d written, in order", len(b), want.Len())
-	}
+	closeAndCheck(t, c, got, want)
 	if n := raw.writes.Load(); n > 3 {
 		t.Fatalf("%d raw writes for 500 packets queued behind one write, want at most 3", n)
 	}
@@ -269,22 +257,11 @@ func TestLingerGathersWritesSpreadOverTime(t *testing.T) {
 	raw := &countingConn{Conn: client}
 	c := WrapWith(raw, Options{Linger: 50 * time.Millisecond})
 	got := readAll(server)
-	var want bytes.Buffer
-	for i := range 20 {
-		p := puback(uint16(i + 1))
-		want.Write(p)
-		if _, err := c.Write(p); err != nil {
-			t.Fatal(err)
-		}
+	want := writeAcks(t, c, 20, func() {
 		time.Sleep(time.Millisecond) // without linger, each would go alone
-	}
+	})
 	waitFor(t, func() bool { return raw.writes.Load() > 0 })
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if b := <-got; !bytes.Equal(b, want.Bytes()) {
-		t.Fatalf("peer got %d bytes, want the %d written, in order", len(b), want.Len())
-	}
+	closeAndCheck(t, c, got, want)
 	if n := raw.writes.Load(); n > 2 {
 		t.Fatalf("%d raw writes for 20 packets written within the linger time, want 1 or 2", n)
 	}
@@ -310,5 +287,32 @@ func TestCloseDoesNotWaitOutTheLinger(t *testing.T) {
 	}
 	if b := <-got; !bytes.Equal(b, p) {
 		t.Fatalf("peer got %x, want the queued %x before the close", b, p)
+	}
+}
+
+// writeAcks writes PUBACKs 1..n to c, calling between after each, and
+// returns the bytes written.
+func writeAcks(t *testing.T, c *Conn, n int, between func()) []byte {
+	t.Helper()
+	var want bytes.Buffer
+	for i := range n {
+		p := puback(uint16(i + 1))
+		want.Write(p)
+		if _, err := c.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		between()
+	}
+	return want.Bytes()
+}
+
+// closeAndCheck closes c and checks that the peer got want, in order.
+func closeAndCheck(t *testing.T, c *Conn, got <-chan []byte, want []byte) {
+	t.Helper()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Fatalf("peer got %d bytes, want the %d written, in order", len(b), len(want))
 	}
 }
