@@ -101,6 +101,8 @@ type Forwarder struct {
 	sendSeconds, delay                             prometheus.Observer
 	errs                                           *prometheus.CounterVec
 
+	dl letterSummary // dead letters of the batch being delivered, logged once
+
 	mu          sync.Mutex
 	st          ForwarderStatus
 	cursorKnown bool // st.Cursor was read from the log (Run started)
@@ -322,6 +324,7 @@ func (f *Forwarder) deliver(ctx context.Context, recs []spool.Record) error {
 	for i, r := range recs {
 		msgs[i] = Message(r)
 	}
+	defer f.reportDeadLetters()
 	return f.sendAll(ctx, msgs)
 }
 
@@ -342,12 +345,12 @@ func (f *Forwarder) sendAll(ctx context.Context, msgs []Message) error {
 			if err := f.sendAll(ctx, msgs[:i]); err != nil {
 				return err
 			}
-			f.deadLetter(ctx, msgs[i], err)
+			f.deadLetter(ctx, msgs[i:i+1], err)
 			msgs = msgs[i+1:]
 			continue
 		}
 		if len(msgs) == 1 {
-			f.deadLetter(ctx, msgs[0], err)
+			f.deadLetter(ctx, msgs, err)
 			return nil
 		}
 		h := len(msgs) / 2
@@ -362,7 +365,9 @@ func (f *Forwarder) sendAll(ctx context.Context, msgs []Message) error {
 // sendRetrying sends msgs, retrying retryable and throttled errors with
 // backoff. It returns nil, or a rejection (ClassPermanent, ClassTooLarge)
 // with the messages still undelivered, or ctx's error. When the sink
-// reports which messages failed (Error.Failed), only those are sent again.
+// reports which messages failed (Error.Failed), only those are sent again;
+// messages it reports refused for good (Error.Rejected) go to the
+// dead-letter stream at once.
 func (f *Forwarder) sendRetrying(ctx context.Context, msgs []Message) ([]Message, error) {
 	for {
 		err := f.send(ctx, msgs)
@@ -375,7 +380,11 @@ func (f *Forwarder) sendRetrying(ctx context.Context, msgs []Message) ([]Message
 		if ctx.Err() != nil {
 			return msgs, ctx.Err()
 		}
-		msgs = f.narrow(msgs, err)
+		if msgs = f.settle(ctx, msgs, err); len(msgs) == 0 {
+			f.bo.reset() // every message delivered or dead-lettered
+			f.link.rejected(err)
+			return nil, nil
+		}
 		if IsRejected(err) {
 			f.bo.reset()
 			f.link.rejected(err)
@@ -470,28 +479,4 @@ func (f *Forwarder) confirmN(records, bytes int, batch bool) {
 	f.st.Sent += uint64(records)
 	f.st.SentBytes += uint64(bytes)
 	f.mu.Unlock()
-}
-
-// deadLetter moves a rejected message to the dead-letter stream. If even
-// that fails (spool full or closed), the record is counted as dropped and
-// logged with its identity: never a silent loss.
-func (f *Forwarder) deadLetter(ctx context.Context, m Message, cause error) {
-	d := DeadLetter{Source: f.sink.Name(), Reason: cause.Error(), Class: ClassOf(cause).String(),
-		Stream: m.Stream, Seq: m.Seq, Key: m.Key, Time: m.Time, At: f.clk.Now().UTC(), Payload: m.Value}
-	rec := d.Record()
-	rec.Stream = f.o.DeadLetterStream
-	err := f.log.Append(context.WithoutCancel(ctx), []spool.Record{rec})
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err != nil {
-		f.dropped.Inc()
-		f.st.Dropped++
-		f.lg.Error("rejected record lost: dead-letter append failed", "seq", m.Seq, "key", m.Key,
-			"reason", cause, "err", err)
-		return
-	}
-	f.deadLetters.Inc()
-	f.st.DeadLetters++
-	f.lg.Warn(fmt.Sprintf("%s rejected %s record %d (%s), moved to %s: %v", f.sink.Name(), m.Stream, m.Seq,
-		m.Key, f.o.DeadLetterStream, cause), "seq", m.Seq, "key", m.Key, "class", ClassOf(cause).String())
 }

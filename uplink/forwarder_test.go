@@ -274,7 +274,7 @@ func TestForwarderDeadLetterAppendFailureCounted(t *testing.T) {
 	if st := f.Status(); st.Dropped != 1 || st.DeadLetters != 0 || st.Sent != 4 {
 		t.Fatalf("status %+v", st)
 	}
-	if !strings.Contains(logs.String(), "rejected record lost") {
+	if !strings.Contains(logs.String(), "rejected raw records lost") {
 		t.Fatalf("loss not logged: %s", logs.String())
 	}
 }
