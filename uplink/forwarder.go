@@ -117,6 +117,9 @@ func NewForwarder(log Log, sink Sink, o ForwarderOptions) (*Forwarder, error) {
 	f := &Forwarder{log: log, sink: sink, o: o, link: o.Link, prio: *o.Priority,
 		clk: clockOrReal(o.Clock), bo: newBackoff(o.Backoff, o.Clock)}
 	f.lg = o.Logger.With("sink", sink.Name(), "stream", o.Stream)
+	if p, ok := sink.(Prober); ok {
+		f.link.useProber(p)
+	}
 	f.acks = newAcker(log, o.Consumer, o.Stream, f.lg)
 	m, l := o.Metrics, prometheus.Labels{"sink": sink.Name(), "stream": o.Stream}
 	f.sent, f.sentBytes, f.batches = m.sentRecords.With(l), m.sentBytes.With(l), m.batches.With(l)
@@ -393,11 +396,26 @@ func (f *Forwarder) sendRetrying(ctx context.Context, msgs []Message) ([]Message
 		f.link.failure(err)
 		f.setBacklog(true)
 		f.refreshLag()
-		if err := f.bo.wait(ctx, RetryAfter(err)); err != nil {
+		if err := f.waitRetry(ctx, err); err != nil {
 			return msgs, err
 		}
 		f.setBacklog(false)
 	}
+}
+
+// waitRetry waits the backoff after a failed send: the server's
+// Retry-After when it throttles, else the next backoff delay, cut short
+// when the link probes the server reachable again after it was not.
+func (f *Forwarder) waitRetry(ctx context.Context, err error) error {
+	d := f.bo.next(RetryAfter(err))
+	if ClassOf(err) == ClassThrottled {
+		return sleep(ctx, f.clk, d)
+	}
+	back, werr := f.link.waitRetry(ctx, d)
+	if back {
+		f.bo.reset()
+	}
+	return werr
 }
 
 // narrow returns the messages of msgs that err says were not delivered,

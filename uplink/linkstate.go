@@ -46,9 +46,15 @@ type LinkOptions struct {
 	// DownAfter is how long sends must keep failing before the link counts
 	// as down (default 10s); before that it is retrying.
 	DownAfter time.Duration
-	Logger    *slog.Logger
-	Metrics   *Metrics
-	Clock     Clock
+	// ProbeInterval is how often a link whose server cannot be connected
+	// to is probed with a bare TCP connection (default 1s; negative: never,
+	// retries then wait for the whole backoff). A probe that connects ends
+	// the backoff: the failed batch is sent again at once. Each probe costs
+	// a TCP handshake and close, a few hundred bytes on the wire.
+	ProbeInterval time.Duration
+	Logger        *slog.Logger
+	Metrics       *Metrics
+	Clock         Clock
 }
 
 // LinkStatus is a snapshot of a Link for /status.
@@ -77,6 +83,11 @@ type Link struct {
 	st      LinkStatus
 	prio    map[*Forwarder]prioState
 	changed chan struct{} // closed and replaced when prio changes
+	prober  Prober        // nil: no probing
+
+	probeMu  sync.Mutex // serialises probes; guards the last result
+	probedAt time.Time
+	probeOK  bool
 }
 
 type prioState struct{ backlog, failing bool }
@@ -84,6 +95,7 @@ type prioState struct{ backlog, failing bool }
 // NewLink returns the link of the sink called name, up.
 func NewLink(name string, o LinkOptions) *Link {
 	setDefault(&o.DownAfter, 10*time.Second)
+	setDefault(&o.ProbeInterval, time.Second)
 	l := &Link{name: name, o: o, clk: clockOrReal(o.Clock), log: o.Logger, m: o.Metrics,
 		prio: map[*Forwarder]prioState{}, changed: make(chan struct{})}
 	if l.log == nil {

@@ -20,6 +20,7 @@ type Metrics struct {
 	sendSeconds *prometheus.HistogramVec
 	delay       *prometheus.HistogramVec // sink, stream
 	linkState   *prometheus.GaugeVec     // sink
+	probes      *prometheus.CounterVec   // sink, result
 
 	mu      sync.Mutex
 	running map[*Forwarder]struct{} // forwarders whose lag a scrape refreshes
@@ -49,10 +50,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: DelayBuckets,
 		}, ss),
 		linkState: gauge("link_state", "Link state per sink: 0 up, 1 retrying, 2 down.", "sink"),
+		probes:    counter("probes_total", "TCP connection probes of a sink that could not be reached, by result.", "sink", "result"),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.sentRecords, m.sentBytes, m.batches, m.errors,
-			m.deadLetters, m.dropped, lagCollector{m}, m.sendSeconds, m.delay, m.linkState} {
+			m.deadLetters, m.dropped, lagCollector{m}, m.sendSeconds, m.delay, m.linkState, m.probes} {
 			reg.MustRegister(c)
 		}
 	}
