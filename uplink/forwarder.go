@@ -21,6 +21,10 @@ type Log interface {
 	ReadAfter(stream string, after uint64, max int) (spool.Batch, error)
 	// Ack durably advances the consumer's cursor to seq.
 	Ack(consumer, stream string, seq uint64) error
+	// Commit durably sets the consumer's cursor to seq (not below it) with
+	// meta stored beside it (derived: records appended in the same
+	// transaction, none here).
+	Commit(consumer, stream string, seq uint64, meta []byte, derived []spool.Record) error
 	// Notify is closed at the next commit that adds to stream.
 	Notify(stream string) <-chan struct{}
 	// Append appends records (dead letters).
@@ -97,11 +101,13 @@ type Forwarder struct {
 	acks *acker
 
 	sent, sentBytes, batches, deadLetters, dropped prometheus.Counter
+	skipped, unchecked                             prometheus.Counter
 	lagRecords, lagSeconds                         prometheus.Gauge
 	sendSeconds, delay                             prometheus.Observer
 	errs                                           *prometheus.CounterVec
 
-	dl letterSummary // dead letters of the batch being delivered, logged once
+	dl   letterSummary   // dead letters of the batch being delivered, logged once
+	skip map[uint64]bool // records found in the sink on start: not sent again
 
 	mu          sync.Mutex
 	st          ForwarderStatus
@@ -124,6 +130,7 @@ func NewForwarder(log Log, sink Sink, o ForwarderOptions) (*Forwarder, error) {
 	m, l := o.Metrics, prometheus.Labels{"sink": sink.Name(), "stream": o.Stream}
 	f.sent, f.sentBytes, f.batches = m.sentRecords.With(l), m.sentBytes.With(l), m.batches.With(l)
 	f.deadLetters, f.dropped = m.deadLetters.With(l), m.dropped.With(l)
+	f.skipped, f.unchecked = m.skipped.With(l), m.unchecked.With(l)
 	f.lagRecords, f.lagSeconds = m.lagRecords.With(l), m.lagSeconds.With(l)
 	f.sendSeconds, f.delay = m.sendSeconds.With(l), m.delay.With(l)
 	f.errs = m.errors.MustCurryWith(l)
@@ -187,12 +194,13 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	if f.prio {
 		defer f.link.leavePriority(f)
 	}
-	after, _, err := f.log.Cursor(f.o.Consumer, f.o.Stream)
+	after, meta, err := f.log.Cursor(f.o.Consumer, f.o.Stream)
 	if err != nil {
 		return fmt.Errorf("uplink %s: cursor: %w", f.o.Consumer, err)
 	}
 	defer f.acks.flush()
 	f.setCursor(after)
+	f.lookup(ctx, after, meta)
 	f.o.Metrics.track(f)
 	defer f.o.Metrics.untrack(f)
 	f.lg.Info("forwarder started", "consumer", f.o.Consumer, "cursor", after)
@@ -237,7 +245,7 @@ func (f *Forwarder) step(ctx context.Context, after uint64) (uint64, error) {
 		after = f.ack(b.Records[0].Seq - 1)
 	}
 	f.setBacklog(false)
-	if err := f.deliver(ctx, b.Records); err != nil {
+	if err := f.deliver(ctx, f.dropDelivered(b.Records)); err != nil {
 		return after, nil // ctx ended mid-batch: nothing acknowledged
 	}
 	return f.ack(b.Records[len(b.Records)-1].Seq), nil
@@ -293,7 +301,11 @@ func (f *Forwarder) noteSkipped(after uint64, b spool.Batch) {
 // goes on from seq: the next ack covers it, and a restart before that only
 // sends the batch again.
 func (f *Forwarder) ack(seq uint64) uint64 {
-	f.acks.ack(seq)
+	var pos []byte
+	if d, ok := f.sink.(Deduper); ok {
+		pos = d.Positions(f.o.Stream)
+	}
+	f.acks.ack(seq, pos)
 	f.setCursor(seq)
 	return seq
 }

@@ -21,6 +21,8 @@ type Metrics struct {
 	delay       *prometheus.HistogramVec // sink, stream
 	linkState   *prometheus.GaugeVec     // sink
 	probes      *prometheus.CounterVec   // sink, result
+	skipped     *prometheus.CounterVec   // sink, stream
+	unchecked   *prometheus.CounterVec   // sink, stream
 
 	mu      sync.Mutex
 	running map[*Forwarder]struct{} // forwarders whose lag a scrape refreshes
@@ -51,10 +53,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, ss),
 		linkState: gauge("link_state", "Link state per sink: 0 up, 1 retrying, 2 down.", "sink"),
 		probes:    counter("probes_total", "TCP connection probes of a sink that could not be reached, by result.", "sink", "result"),
+		skipped: counter("already_delivered_total", "Records found in the sink on start, sent before a crash "+
+			"after the last durable cursor, and not sent again.", ss...),
+		unchecked: counter("unchecked_resends_total", "Records after the durable cursor sent again on start "+
+			"without the check of which already reached the sink (it failed): each may be a duplicate.", ss...),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.sentRecords, m.sentBytes, m.batches, m.errors,
-			m.deadLetters, m.dropped, lagCollector{m}, m.sendSeconds, m.delay, m.linkState, m.probes} {
+			m.deadLetters, m.dropped, lagCollector{m}, m.sendSeconds, m.delay, m.linkState, m.probes, m.skipped, m.unchecked} {
 			reg.MustRegister(c)
 		}
 	}
