@@ -106,8 +106,11 @@ type Forwarder struct {
 	sendSeconds, delay                             prometheus.Observer
 	errs                                           *prometheus.CounterVec
 
-	dl   letterSummary   // dead letters of the batch being delivered, logged once
-	skip map[uint64]bool // records found in the sink on start: not sent again
+	dl letterSummary // dead letters of the batch being delivered, logged once
+	// found are the identities of records the sink held on start, not to
+	// be sent again; checked up to seq checkUntil.
+	found      map[string]bool
+	checkUntil uint64
 
 	mu          sync.Mutex
 	st          ForwarderStatus

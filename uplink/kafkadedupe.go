@@ -22,12 +22,13 @@ type Deduper interface {
 	// (for Kafka: the next offset of every partition written so far), to be
 	// stored beside the cursor. Nil when nothing is known yet.
 	Positions(stream string) []byte
-	// Delivered returns which of ids (HeaderID values of this gateway's
-	// records) the sink holds after positions; positions nil means that
+	// Delivered returns the identities (HeaderID values) of the records of
+	// the generators keys (this gateway's) that the sink holds after
+	// positions; positions nil means that
 	// nothing was stored yet, and then Delivered returns the current
 	// positions to store before sending (Kafka: the end of every
 	// partition).
-	Delivered(ctx context.Context, stream string, positions []byte, ids map[string]bool) (found map[string]bool, start []byte, err error)
+	Delivered(ctx context.Context, stream string, positions []byte, keys map[string]bool) (found map[string]bool, start []byte, err error)
 }
 
 // kafkaPositions is the stored form of Positions: partition -> next offset.
@@ -77,10 +78,10 @@ func (k *Kafka) Positions(stream string) []byte {
 }
 
 // Delivered reads each partition of the stream's topic from the stored
-// next offset to its end and returns which of ids it holds (a record's
-// HeaderID). It reads at most LookupMaxRecords records; beyond that it
+// next offset to its end and returns the HeaderID of every record whose
+// key (generatorID) is in keys: other gateways' records are passed over. It reads at most LookupMaxRecords records; beyond that it
 // fails, and the forwarder sends without skipping.
-func (k *Kafka) Delivered(ctx context.Context, stream string, stored []byte, ids map[string]bool) (map[string]bool, []byte, error) {
+func (k *Kafka) Delivered(ctx context.Context, stream string, stored []byte, keys map[string]bool) (map[string]bool, []byte, error) {
 	topic := k.o.Topics[stream]
 	ctx, cancel := context.WithTimeout(ctx, k.o.LookupTimeout)
 	defer cancel()
@@ -105,7 +106,7 @@ func (k *Kafka) Delivered(ctx context.Context, stream string, stored []byte, ids
 			start = 0 // a partition this gateway never wrote to as far as it knows
 		}
 		k.pos.note(topic, p, start)
-		if budget, err = k.scan(ctx, topic, p, start, end, budget, ids, found); err != nil {
+		if budget, err = k.scan(ctx, topic, p, start, end, budget, keys, found); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -144,9 +145,10 @@ func (k *Kafka) endOffsets(ctx context.Context, topic string) (map[int]int64, er
 }
 
 // scan reads partition p of topic over [start, end), adding to found the
-// HeaderID values that are in ids, and returns the records budget left.
+// HeaderID values of the records with a key in keys, and returns the
+// records budget left.
 func (k *Kafka) scan(ctx context.Context, topic string, p int, start, end int64, budget int,
-	ids, found map[string]bool) (int, error) {
+	keys, found map[string]bool) (int, error) {
 	cl := &kafka.Client{Addr: kafka.TCP(k.o.Brokers...), Transport: k.transport}
 	for off := start; off < end; {
 		res, err := cl.Fetch(ctx, &kafka.FetchRequest{Topic: topic, Partition: p, Offset: off,
@@ -157,7 +159,7 @@ func (k *Kafka) scan(ctx context.Context, topic string, p int, start, end int64,
 		if err != nil {
 			return budget, fmt.Errorf("kafka lookup: fetch %s/%d at %d: %w", topic, p, off, err)
 		}
-		next, n, err := readIDs(res.Records, off, end, ids, found)
+		next, n, err := readIDs(res.Records, off, end, keys, found)
 		if err != nil {
 			return budget, fmt.Errorf("kafka lookup: read %s/%d at %d: %w", topic, p, off, err)
 		}
@@ -174,7 +176,7 @@ func (k *Kafka) scan(ctx context.Context, topic string, p int, start, end int64,
 
 // readIDs reads a fetched record set and returns the offset after the
 // last record read and the records read in [from, end).
-func readIDs(rr kafka.RecordReader, from, end int64, ids, found map[string]bool) (int64, int, error) {
+func readIDs(rr kafka.RecordReader, from, end int64, keys, found map[string]bool) (int64, int, error) {
 	if rr == nil {
 		return from, 0, nil
 	}
@@ -191,12 +193,23 @@ func readIDs(rr kafka.RecordReader, from, end int64, ids, found map[string]bool)
 			continue
 		}
 		next, n = r.Offset+1, n+1
+		if !keys[readKey(r)] {
+			continue
+		}
 		for _, h := range r.Headers {
-			if h.Key == HeaderID && ids[string(h.Value)] {
+			if h.Key == HeaderID {
 				found[string(h.Value)] = true
 			}
 		}
 	}
+}
+
+func readKey(r *kafka.Record) string {
+	if r.Key == nil {
+		return ""
+	}
+	b, _ := io.ReadAll(r.Key)
+	return string(b)
 }
 
 // idOf returns the HeaderID of a message, as the Kafka sink writes it.

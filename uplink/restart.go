@@ -7,10 +7,9 @@ import (
 	"github.com/edgespool/edgespool/spool"
 )
 
-// lookupBatches is how many batches after the durable cursor the check on
-// start covers: what a run may have sent before its cursor was committed
-// (the batch in flight and the ones whose acks were still committing).
-const lookupBatches = 4
+// lookupWindow is how many records after the durable cursor the check on
+// start reads for the generators (Kafka keys) of this gateway.
+const lookupWindow = 50_000
 
 // lookup asks a Deduper sink which records after the durable cursor it
 // already holds (sent by a run that crashed before committing the
@@ -23,24 +22,24 @@ func (f *Forwarder) lookup(ctx context.Context, after uint64, stored []byte) {
 	if !ok {
 		return
 	}
-	bySeq, ids, err := f.pendingIDs(after)
+	pending, keys, last, err := f.pendingKeys(after)
 	if err == nil {
 		var found map[string]bool
 		var start []byte
-		found, start, err = d.Delivered(ctx, f.o.Stream, stored, ids)
+		found, start, err = d.Delivered(ctx, f.o.Stream, stored, keys)
 		if err == nil && start != nil {
 			err = f.log.Commit(f.o.Consumer, f.o.Stream, after, start, nil)
 		}
 		if err == nil {
-			f.markDelivered(bySeq, found)
+			f.found, f.checkUntil = found, last
 			if stored == nil && after > 0 { // a cursor from before positions were stored
-				f.countUnchecked(len(bySeq), fmt.Errorf("no positions stored with cursor %d", after))
+				f.countUnchecked(pending, fmt.Errorf("no positions stored with cursor %d", after))
 			}
 			return
 		}
 	}
 	if ctx.Err() == nil {
-		f.countUnchecked(len(bySeq), err)
+		f.countUnchecked(pending, err)
 	}
 }
 
@@ -53,55 +52,45 @@ func (f *Forwarder) countUnchecked(n int, err error) {
 		f.o.Consumer, f.sink.Name(), n, err), "records", n)
 }
 
-// pendingIDs returns the identities of the records after the cursor that a
-// crashed run may have sent, by seq and as a set.
-func (f *Forwarder) pendingIDs(after uint64) (map[uint64]string, map[string]bool, error) {
-	bySeq, ids := map[uint64]string{}, map[string]bool{}
-	for len(bySeq) < lookupBatches*f.o.BatchRecords {
+// pendingKeys returns the count, keys (generators) and last seq of the
+// records after the cursor, up to lookupWindow of them.
+func (f *Forwarder) pendingKeys(after uint64) (int, map[string]bool, uint64, error) {
+	keys, n := map[string]bool{}, 0
+	for n < lookupWindow {
 		b, err := f.log.ReadAfter(f.o.Stream, after, f.o.BatchRecords)
 		if err != nil {
-			return bySeq, nil, fmt.Errorf("read: %w", err)
+			return n, nil, after, fmt.Errorf("read: %w", err)
 		}
 		if len(b.Records) == 0 {
 			break
 		}
 		for _, r := range b.Records {
-			if id, err := idOf(Message(r)); err == nil {
-				bySeq[r.Seq], ids[id] = id, true
-			}
+			keys[r.Key] = true
 		}
+		n += len(b.Records)
 		after = b.Records[len(b.Records)-1].Seq
 	}
-	return bySeq, ids, nil
-}
-
-func (f *Forwarder) markDelivered(bySeq map[uint64]string, found map[string]bool) {
-	if len(found) == 0 {
-		return
-	}
-	f.skip = map[uint64]bool{}
-	for seq, id := range bySeq {
-		if found[id] {
-			f.skip[seq] = true
-		}
-	}
-	f.lg.Info(fmt.Sprintf("%s: %d records after the cursor already reached %s before the restart; not sending them again",
-		f.o.Consumer, len(f.skip), f.sink.Name()), "records", len(f.skip))
+	return n, keys, after, nil
 }
 
 // dropDelivered returns recs without the records the sink already holds.
 func (f *Forwarder) dropDelivered(recs []spool.Record) []spool.Record {
-	if len(f.skip) == 0 {
+	if len(f.found) == 0 || len(recs) == 0 || recs[0].Seq > f.checkUntil {
+		f.found = nil
 		return recs
 	}
 	out := make([]spool.Record, 0, len(recs))
 	for _, r := range recs {
-		if f.skip[r.Seq] {
-			delete(f.skip, r.Seq)
+		if id, err := idOf(Message(r)); err == nil && f.found[id] {
+			delete(f.found, id)
 			f.skipped.Inc()
 			continue
 		}
 		out = append(out, r)
+	}
+	if n := len(recs) - len(out); n > 0 {
+		f.lg.Info(fmt.Sprintf("%s: %d records already reached %s before the restart; not sent again",
+			f.o.Consumer, n, f.sink.Name()), "records", n)
 	}
 	return out
 }
