@@ -121,7 +121,7 @@ func BenchmarkEngineSpool(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			o := spool.Options{NoSync: strings.HasPrefix(mode, "nosync")}
 			if strings.HasSuffix(mode, "trim") {
-				o.Consumers = map[string][]string{StreamRaw: {DefaultConsumer}}
+				o.Consumers = map[string][]string{StreamRaw: {testConsumer}}
 			}
 			s, err := spool.Open(filepath.Join(b.TempDir(), "spool.db"), o)
 			if err != nil {
@@ -145,7 +145,7 @@ func BenchmarkEngineSpool(b *testing.B) {
 }
 
 func benchEngine(b *testing.B, log Log) *Engine {
-	e, err := NewEngine(log, EngineOptions{Now: func() time.Time { return t0.Add(time.Hour) }})
+	e, err := NewEngine(log, EngineOptions{Consumer: testConsumer, Clock: nowFunc(func() time.Time { return t0.Add(time.Hour) })})
 	if err != nil {
 		b.Fatal(err)
 	}

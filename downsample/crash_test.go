@@ -31,7 +31,7 @@ const (
 )
 
 func crashSpoolOptions() spool.Options {
-	return spool.Options{Consumers: map[string][]string{StreamRaw: {DefaultConsumer}}}
+	return spool.Options{Consumers: map[string][]string{StreamRaw: {testConsumer}}}
 }
 
 // TestCrashChild is the child: it runs the engine until it is killed.
@@ -54,7 +54,7 @@ func TestCrashChild(t *testing.T) {
 		start := time.Now()
 		now = func() time.Time { return time.Unix(0, base).Add(600 * time.Since(start)) }
 	}
-	e, err := NewEngine(s, EngineOptions{BatchSize: batch, Now: now})
+	e, err := NewEngine(s, EngineOptions{Consumer: testConsumer, BatchSize: batch, Clock: nowFunc(now)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func progress(t *testing.T, path string) (uint64, int) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	cur, _, err := s.Cursor(DefaultConsumer, StreamRaw)
+	cur, _, err := s.Cursor(testConsumer, StreamRaw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func drainInProcess(t *testing.T, path string, stream []Reading, want int) []Poi
 	}
 	defer s.Close()
 	clock := &fakeClock{t: crashStart(stream)}
-	r := startEngine(t, s, EngineOptions{Now: clock.Now})
+	r := startEngine(t, s, EngineOptions{Clock: clock})
 	waitFor(t, fmt.Sprintf("%d points", want), func() bool {
 		if r.counter("position") != float64(len(stream)) {
 			return false
