@@ -6,36 +6,8 @@ import (
 
 	"github.com/edgespool/edgespool/agent/config"
 	"github.com/edgespool/edgespool/agent/intake"
-	"github.com/edgespool/edgespool/downsample"
 	"github.com/edgespool/edgespool/uplink"
 )
-
-// Consumer names of the cursors on the spool.
-const ConsumerDownsample = "downsample"
-
-// consumers lists the cursors each stream must keep records for.
-func (a *Agent) consumers() map[string][]string {
-	c := map[string][]string{}
-	if a.cfg.Downsample.Enabled {
-		c[downsample.StreamRaw] = append(c[downsample.StreamRaw], ConsumerDownsample)
-	}
-	for _, sink := range a.enabledSinks() {
-		c[downsample.StreamRaw] = append(c[downsample.StreamRaw], sink+"/raw")
-		c[downsample.StreamDownsampled] = append(c[downsample.StreamDownsampled], sink+"/down")
-	}
-	return c
-}
-
-func (a *Agent) enabledSinks() []string {
-	var s []string
-	if a.cfg.Kafka.Enabled {
-		s = append(s, "kafka")
-	}
-	if a.cfg.InfluxDB.Enabled {
-		s = append(s, "influx")
-	}
-	return s
-}
 
 func (a *Agent) intakeOptions() (intake.Options, error) {
 	m := a.cfg.MQTT

@@ -51,6 +51,7 @@ type Intake struct {
 	state    connState
 	acks     pubacks // commit goroutine, and paho's opener/OnConnect
 	closed   sync.Once
+	bg       tracked // connect and subscribe goroutines; Close waits for them
 
 	warnedQoS0 atomic.Bool
 }
@@ -87,8 +88,8 @@ func (in *Intake) Start(ctx context.Context) error {
 		return ErrStopped
 	}
 	ctx, in.cancel = context.WithCancel(ctx)
-	go in.commitLoop(ctx)
-	go in.connectLoop(ctx)
+	go in.commitLoop(ctx) // Drain waits for it
+	in.bg.start(func(quit <-chan struct{}) { in.connectLoop(ctx, quit) })
 	return nil
 }
 
@@ -131,7 +132,9 @@ func (in *Intake) Close() {
 		// lost here only makes the broker redeliver (and dedupe drop) the
 		// reading.
 		time.Sleep(ackSettle)
+		in.bg.stop()
 		in.client.Disconnect(250)
+		in.bg.wait()
 		in.m.connected.Set(0)
 		in.m.subscribed.Set(0)
 		in.log.Info("mqtt intake stopped")
@@ -194,3 +197,41 @@ func (in *Intake) prepare(msg mqtt.Message, now time.Time) item {
 	}
 	return it
 }
+
+// tracked runs background goroutines that stop and wait can end; start
+// after stop runs nothing.
+type tracked struct {
+	mu      sync.Mutex
+	wg      sync.WaitGroup
+	quit    chan struct{}
+	stopped bool
+}
+
+func (t *tracked) start(f func(quit <-chan struct{})) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
+	if t.quit == nil {
+		t.quit = make(chan struct{})
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		f(t.quit)
+	}()
+}
+
+func (t *tracked) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.stopped {
+		t.stopped = true
+		if t.quit != nil {
+			close(t.quit)
+		}
+	}
+}
+
+func (t *tracked) wait() { t.wg.Wait() }
