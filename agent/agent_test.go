@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/edgespool/edgespool/agent/config"
+	"github.com/edgespool/edgespool/agent/model"
 	"github.com/edgespool/edgespool/downsample"
 	"github.com/edgespool/edgespool/sim/testenv"
 	"github.com/edgespool/edgespool/spool"
@@ -158,7 +159,7 @@ func TestCursorNamesHaveOneDefinition(t *testing.T) {
 	a := New(cfg, testLogger(io.Discard))
 	stop := runAgent(t, a)
 	testenv.WaitFor(t, 10*time.Second, func() bool { return len(a.Status().Sinks) == 4 })
-	used := map[string][]string{downsample.StreamRaw: {ConsumerDownsample}}
+	used := map[string][]string{model.StreamRaw: {ConsumerDownsample}}
 	for _, s := range a.Status().Sinks {
 		used[s.Stream] = append(used[s.Stream], s.Consumer)
 	}
@@ -218,7 +219,7 @@ func TestRunOnBrokerStopsCleanly(t *testing.T) {
 	}
 	testenv.WaitFor(t, 15*time.Second, func() bool {
 		for _, s := range a.Status().Sinks {
-			if s.Stream == downsample.StreamRaw && s.Sent >= 20 {
+			if s.Stream == model.StreamRaw && s.Sent >= 20 {
 				return true
 			}
 		}

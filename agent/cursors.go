@@ -1,6 +1,6 @@
 package agent
 
-import "github.com/edgespool/edgespool/downsample"
+import "github.com/edgespool/edgespool/agent/model"
 
 // The cursor names on the spool are defined here and only here: the spool
 // is opened with the list consumers builds, and each forwarder and the
@@ -17,14 +17,14 @@ const (
 
 // forwardedStreams are the streams every sink receives, the downsampled
 // one first (it has priority on the link).
-var forwardedStreams = []string{downsample.StreamDownsampled, downsample.StreamRaw}
+var forwardedStreams = []string{model.StreamDownsampled, model.StreamRaw}
 
 // forwarderConsumer is the cursor of sink's forwarder of stream.
 func forwarderConsumer(sink, stream string) string {
 	switch stream {
-	case downsample.StreamRaw:
+	case model.StreamRaw:
 		return sink + "/raw"
-	case downsample.StreamDownsampled:
+	case model.StreamDownsampled:
 		return sink + "/down"
 	}
 	return sink + "/" + stream
@@ -46,7 +46,7 @@ func (a *Agent) enabledSinks() []string {
 func (a *Agent) consumers() map[string][]string {
 	c := map[string][]string{}
 	if a.cfg.Downsample.Enabled {
-		c[downsample.StreamRaw] = append(c[downsample.StreamRaw], ConsumerDownsample)
+		c[model.StreamRaw] = append(c[model.StreamRaw], ConsumerDownsample)
 	}
 	for _, sink := range a.enabledSinks() {
 		for _, stream := range forwardedStreams {

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 	"github.com/edgespool/edgespool/spool"
 	"github.com/edgespool/edgespool/uplink"
 )
@@ -25,9 +25,9 @@ func (a *Agent) buildSinks() ([]uplink.Sink, error) {
 	}
 	if k := a.cfg.Kafka; k.Enabled {
 		s, err := uplink.NewKafka(uplink.KafkaOptions{Name: sinkKafka, Brokers: k.Brokers,
-			Topics:      map[string]string{downsample.StreamRaw: k.RawTopic, downsample.StreamDownsampled: k.DownsampledTopic},
+			Topics:      map[string]string{model.StreamRaw: k.RawTopic, model.StreamDownsampled: k.DownsampledTopic},
 			Compression: k.Compression, BatchRecords: k.BatchMaxRecords, MaxBytesPerSecond: int64(k.BandwidthLimit),
-			TLS: uplinkTLS(k.TLS), SASL: uplink.SASLOptions{Mechanism: k.SASL.Mechanism, Username: k.SASL.Username,
+			TLS: tlsOptions(k.TLS), SASL: uplink.SASLOptions{Mechanism: k.SASL.Mechanism, Username: k.SASL.Username,
 				Password: k.SASL.Password}, Logger: a.log.With("component", "kafka")})
 		if err != nil {
 			return fail(fmt.Errorf("kafka sink: %w", err))
@@ -36,9 +36,9 @@ func (a *Agent) buildSinks() ([]uplink.Sink, error) {
 	}
 	if i := a.cfg.InfluxDB; i.Enabled {
 		s, err := uplink.NewInflux(uplink.InfluxOptions{Name: sinkInflux, URL: i.URL, Org: i.Org, Token: i.Token,
-			Buckets:     map[string]string{downsample.StreamRaw: i.RawBucket, downsample.StreamDownsampled: i.DownsampledBucket},
+			Buckets:     map[string]string{model.StreamRaw: i.RawBucket, model.StreamDownsampled: i.DownsampledBucket},
 			BatchPoints: i.BatchMaxPoints, Parallel: i.ParallelWrites, NoGzip: !i.Gzip, MaxBytesPerSecond: int64(i.BandwidthLimit),
-			TLS: uplinkTLS(i.TLS), Logger: a.log.With("component", "influx")})
+			TLS: tlsOptions(i.TLS), Logger: a.log.With("component", "influx")})
 		if err != nil {
 			return fail(fmt.Errorf("influxdb sink: %w", err))
 		}

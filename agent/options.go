@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/edgespool/edgespool/agent/tlsconf"
+
 	"github.com/edgespool/edgespool/agent/config"
 	"github.com/edgespool/edgespool/agent/intake"
-	"github.com/edgespool/edgespool/uplink"
 )
 
 func (a *Agent) intakeOptions() (intake.Options, error) {
@@ -22,7 +23,7 @@ func (a *Agent) intakeOptions() (intake.Options, error) {
 	if !secure {
 		return o, nil
 	}
-	t := uplinkTLS(m.TLS)
+	t := tlsOptions(m.TLS)
 	t.Enable = true
 	tc, err := t.Config()
 	if err != nil {
@@ -77,7 +78,7 @@ func alarmTopicMatcher(d config.Downsample) func(string) bool {
 	}
 }
 
-func uplinkTLS(t config.TLS) uplink.TLSOptions {
-	return uplink.TLSOptions{Enable: t.Enabled, CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
+func tlsOptions(t config.TLS) tlsconf.Options {
+	return tlsconf.Options{Enable: t.Enabled, CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
 		ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
 }

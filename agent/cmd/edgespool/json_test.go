@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 	"github.com/edgespool/edgespool/spool"
 )
 
@@ -42,17 +42,17 @@ func walkKeys(t *testing.T, path string, v any) int {
 // walked by the agent package's tests).
 func TestJSONOutputsAreSnakeCase(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "spool.db")
-	s, err := spool.Open(path, spool.Options{Consumers: map[string][]string{downsample.StreamRaw: {"kafka/raw"}}})
+	s, err := spool.Open(path, spool.Options{Consumers: map[string][]string{model.StreamRaw: {"kafka/raw"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now().UnixNano()
-	recs := []spool.Record{{Stream: downsample.StreamRaw, Key: "g1", Time: now, Value: []byte("a")},
-		{Stream: downsample.StreamRaw, Key: "g1", Time: now, Value: []byte("b")}}
+	recs := []spool.Record{{Stream: model.StreamRaw, Key: "g1", Time: now, Value: []byte("a")},
+		{Stream: model.StreamRaw, Key: "g1", Time: now, Value: []byte("b")}}
 	if err := s.Append(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Ack("kafka/raw", downsample.StreamRaw, 1); err != nil {
+	if err := s.Ack("kafka/raw", model.StreamRaw, 1); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
