@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -168,5 +167,3 @@ func (l ackSignal) Ack(consumer, stream string, seq uint64) error {
 	}
 	return err
 }
-
-var errNoSpool = errors.New("spool not open")
