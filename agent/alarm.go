@@ -45,7 +45,7 @@ func (a *Agent) startDownsample() error {
 		return nil
 	}
 	o := downsample.EngineOptions{Options: downsample.Options{Window: d.Window, Lateness: d.AllowedLateness,
-		IdleGrace: d.IdleClose, Region: d.Region, DefaultLabel: d.Alarm.Off,
+		IdleGrace: d.IdleGrace, Retention: d.Retention, MaxFuture: a.cfg.MQTT.MaxFuture, Region: d.Region, DefaultLabel: d.Alarm.Off,
 		Rules: []downsample.Rule{{Field: downsample.Field(d.Alarm.Field), Op: downsample.Op(d.Alarm.Op),
 			Threshold: d.Alarm.Threshold, Label: d.Alarm.On}}},
 		Consumer: ConsumerDownsample, Logger: a.log.With("component", "downsample"), Registerer: a.reg}

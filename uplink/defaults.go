@@ -1,0 +1,14 @@
+package uplink
+
+// WithDefaults returns o with every zero field set to its default, as
+// NewKafka applies them. The agent's configuration takes its defaults from
+// here, so that the library and the configuration file cannot disagree.
+func (o KafkaOptions) WithDefaults() KafkaOptions { return kafkaDefaults(o) }
+
+// WithDefaults returns o with every zero field set to its default, as
+// NewInflux applies them.
+func (o InfluxOptions) WithDefaults() InfluxOptions { return influxDefaults(o) }
+
+// WithDefaults returns o with every zero field set to its default, as a
+// forwarder applies them.
+func (o BackoffOptions) WithDefaults() BackoffOptions { return o.withDefaults() }
