@@ -53,7 +53,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.closeAll()
 		return err
 	}
-	a.log.Info("edgespool running", "spool", a.cfg.Spool.Path, "broker", a.cfg.MQTT.Broker,
+	a.log.Info("edgespool running", "spool", a.cfg.Spool.Path, "broker", config.RedactURL(a.cfg.MQTT.Broker),
 		"sinks", len(a.sinks), "forwarders", len(a.fwds))
 	<-ctx.Done()
 	return a.shutdown()

@@ -22,8 +22,7 @@ func (a *Agent) buildSinks() error {
 		s, err := uplink.NewKafka(uplink.KafkaOptions{Brokers: k.Brokers,
 			Topics:      map[string]string{downsample.StreamRaw: k.RawTopic, downsample.StreamDownsampled: k.DownsampledTopic},
 			Compression: k.Compression, BatchRecords: k.BatchMaxRecords, MaxBytesPerSecond: int64(k.BandwidthLimit),
-			TLS: uplinkTLS(k.TLS), SASL: uplink.SASLOptions{Mechanism: k.SASL.Mechanism, Username: k.SASL.Username,
-				Password: k.SASL.Password}, Logger: a.log.With("component", "kafka")})
+			TLS: uplinkTLS(k.TLS), SASL: kafkaSASL(k.SASL), Logger: a.log.With("component", "kafka")})
 		if err != nil {
 			return fmt.Errorf("kafka sink: %w", err)
 		}

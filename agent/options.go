@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/edgespool/edgespool/agent/config"
@@ -39,6 +40,7 @@ func (a *Agent) enabledSinks() []string {
 
 func (a *Agent) intakeOptions() (intake.Options, error) {
 	m := a.cfg.MQTT
+	m.Broker, m.Username, m.Password = moveUserinfo(m.Broker, m.Username, m.Password)
 	o := intake.Options{Broker: m.Broker, ClientID: m.ClientID, Username: m.Username, Password: m.Password,
 		Topics: m.Topics, KeepAlive: m.KeepAlive, ConnectTimeout: m.ConnectTimeout, ReconnectMax: m.ReconnectMax,
 		MaxInflight: m.MaxInflight, CommitMaxRecords: a.cfg.Spool.CommitMaxRecords,
@@ -58,6 +60,23 @@ func (a *Agent) intakeOptions() (intake.Options, error) {
 	}
 	o.Broker, o.TLS = broker, tc
 	return o, nil
+}
+
+// moveUserinfo takes the credentials out of a broker URL such as
+// tcp://user:secret@host:1883, so that the URL the intake logs and shows in
+// /status holds no password. As in paho, the URL's credentials win over the
+// username and password settings.
+func moveUserinfo(broker, user, pass string) (string, string, string) {
+	u, err := url.Parse(broker)
+	if err != nil || u.User == nil {
+		return broker, user, pass
+	}
+	user = u.User.Username()
+	if p, ok := u.User.Password(); ok {
+		pass = p
+	}
+	u.User = nil
+	return u.String(), user, pass
 }
 
 // tlsBroker reports whether the broker URL asks for TLS, or enabled does;
@@ -108,4 +127,8 @@ func alarmTopicMatcher(d config.Downsample) func(string) bool {
 func uplinkTLS(t config.TLS) uplink.TLSOptions {
 	return uplink.TLSOptions{Enable: t.Enabled, CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
 		ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
+}
+
+func kafkaSASL(s config.SASL) uplink.SASLOptions {
+	return uplink.SASLOptions{Mechanism: s.Mechanism, Username: s.Username, Password: s.Password}
 }

@@ -21,9 +21,43 @@ func Load(path string) (Config, error) {
 	}
 	cfg, err := Parse(data)
 	if err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
+		return Config{}, &FileError{Path: path, Err: err}
 	}
 	return cfg, nil
+}
+
+// FileError is a problem of the file at Path: one error, or several joined
+// (each a *FieldError when it concerns a key).
+type FileError struct {
+	Path string
+	Err  error
+}
+
+func (e *FileError) Unwrap() error { return e.Err }
+
+// Error puts each problem on a line of its own.
+func (e *FileError) Error() string {
+	msg := e.Err.Error()
+	if !strings.Contains(msg, "\n") {
+		return e.Path + ": " + msg
+	}
+	return e.Path + ":\n  " + strings.ReplaceAll(msg, "\n", "\n  ")
+}
+
+// CheckFile returns err, found by checking the configuration loaded from
+// path, as a *FileError whose FieldErrors carry the line of their key.
+func CheckFile(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if data, rerr := os.ReadFile(path); rerr == nil {
+		if root, derr := decodeNode(data); derr == nil && root != nil {
+			c := checker{lines: map[string]int{}}
+			c.node(root, reflect.TypeOf(Config{}), "")
+			err = withLines(err, c.lines)
+		}
+	}
+	return &FileError{Path: path, Err: err}
 }
 
 // Parse decodes data over the defaults, expands ${ENV} references in string
@@ -161,7 +195,7 @@ func expand(s string, lookup func(string) (string, bool)) (string, error) {
 		}
 		j := strings.IndexByte(s[i:], '}')
 		if j < 0 {
-			return "", fmt.Errorf("unterminated ${ in %q", s)
+			return "", errors.New("unterminated ${ (write $${ for a literal ${)")
 		}
 		val, err := lookupRef(s[i+2:i+j], lookup)
 		if err != nil {

@@ -62,7 +62,7 @@ func (m *MQTT) validate(p *problems) {
 	case m.Broker == "":
 		p.add("mqtt.broker", "is required")
 	case err != nil || u.Host == "":
-		p.add("mqtt.broker", "want a URL such as tcp://127.0.0.1:1883, got %q", m.Broker)
+		p.add("mqtt.broker", "want a URL such as tcp://127.0.0.1:1883, got %q", RedactURL(m.Broker))
 	case !oneOf(u.Scheme, "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"):
 		p.add("mqtt.broker", "unsupported scheme %q (tcp, mqtt, ssl, tls, mqtts, ws, wss)", u.Scheme)
 	}
@@ -113,7 +113,7 @@ func (k *Kafka) validate(p *problems) {
 	}
 	for i, b := range k.Brokers {
 		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
-			p.add(fmt.Sprintf("kafka.brokers[%d]", i), "want host:port, got %q", b)
+			p.add(fmt.Sprintf("kafka.brokers[%d]", i), "want host:port, got %q", RedactURL(b))
 		}
 	}
 	checkKafkaTopic(p, "kafka.raw_topic", k.RawTopic)
@@ -136,7 +136,7 @@ func (k *Kafka) validate(p *problems) {
 func (i *InfluxDB) validate(p *problems) {
 	u, err := url.Parse(i.URL)
 	if err != nil || u.Host == "" || !oneOf(u.Scheme, "http", "https") {
-		p.add("influxdb.url", "want an http:// or https:// URL, got %q", i.URL)
+		p.add("influxdb.url", "want an http:// or https:// URL, got %q", RedactURL(i.URL))
 	}
 	if i.RawBucket == "" {
 		p.add("influxdb.raw_bucket", "is required")
