@@ -85,6 +85,9 @@ func probeKafka(ctx context.Context, k config.Kafka, timeout time.Duration) Prob
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{k.RawTopic, k.DownsampledTopic}})
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		r.Hint = "the broker hung up: it expects TLS (kafka.tls.enabled) or SASL, or refused the credentials (kafka.sasl)"
+	}
 	if err != nil {
 		return r.fail(err)
 	}
