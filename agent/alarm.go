@@ -44,10 +44,7 @@ func (a *Agent) startDownsample() error {
 	if !d.Enabled {
 		return nil
 	}
-	o := downsample.EngineOptions{Options: downsample.Options{Window: d.Window, Lateness: d.AllowedLateness,
-		IdleGrace: d.IdleGrace, Retention: d.Retention, MaxFuture: a.cfg.MQTT.MaxFuture, Region: d.Region, DefaultLabel: d.Alarm.Off,
-		Rules: []downsample.Rule{{Field: downsample.Field(d.Alarm.Field), Op: downsample.Op(d.Alarm.Op),
-			Threshold: d.Alarm.Threshold, Label: d.Alarm.On}}},
+	o := downsample.EngineOptions{Options: a.downsampleOptions(),
 		Consumer: ConsumerDownsample, Logger: a.log.With("component", "downsample"), Registerer: a.reg}
 	if d.AlarmTopic != "" {
 		o.Publisher = &alarmPublisher{client: a.in.Client(), template: d.AlarmTopic, retain: d.AlarmRetain}

@@ -18,21 +18,15 @@ type fwdRun struct {
 }
 
 func (a *Agent) buildSinks() error {
-	if k := a.cfg.Kafka; k.Enabled {
-		s, err := uplink.NewKafka(uplink.KafkaOptions{Brokers: k.Brokers,
-			Topics:      map[string]string{downsample.StreamRaw: k.RawTopic, downsample.StreamDownsampled: k.DownsampledTopic},
-			Compression: k.Compression, BatchRecords: k.BatchMaxRecords, MaxBytesPerSecond: int64(k.BandwidthLimit),
-			TLS: uplinkTLS(k.TLS), SASL: kafkaSASL(k.SASL), Logger: a.log.With("component", "kafka")})
+	if a.cfg.Kafka.Enabled {
+		s, err := uplink.NewKafka(a.kafkaOptions())
 		if err != nil {
 			return fmt.Errorf("kafka sink: %w", err)
 		}
 		a.sinks = append(a.sinks, s)
 	}
-	if i := a.cfg.InfluxDB; i.Enabled {
-		s, err := uplink.NewInflux(uplink.InfluxOptions{URL: i.URL, Org: i.Org, Token: i.Token,
-			Buckets:     map[string]string{downsample.StreamRaw: i.RawBucket, downsample.StreamDownsampled: i.DownsampledBucket},
-			BatchPoints: i.BatchMaxPoints, Parallel: i.ParallelWrites, NoGzip: !i.Gzip, MaxBytesPerSecond: int64(i.BandwidthLimit),
-			TLS: uplinkTLS(i.TLS), Logger: a.log.With("component", "influx")})
+	if a.cfg.InfluxDB.Enabled {
+		s, err := uplink.NewInflux(a.influxOptions())
 		if err != nil {
 			return fmt.Errorf("influxdb sink: %w", err)
 		}
@@ -53,7 +47,7 @@ func (a *Agent) startForwarders() error {
 		link := uplink.NewLink(s.Name(), uplink.LinkOptions{Logger: a.log.With("sink", s.Name()), Metrics: m})
 		for _, stream := range []string{downsample.StreamDownsampled, downsample.StreamRaw} {
 			f, err := uplink.NewForwarder(a.sp, s, uplink.ForwarderOptions{Stream: stream, Link: link,
-				Backoff: uplink.BackoffOptions{Min: a.cfg.Uplink.BackoffMin, Max: a.cfg.Uplink.BackoffMax},
+				Backoff: a.backoffOptions(),
 				Head:    head, Logger: a.log.With("component", "forwarder"), Metrics: m})
 			if err != nil {
 				return err

@@ -132,3 +132,33 @@ func uplinkTLS(t config.TLS) uplink.TLSOptions {
 func kafkaSASL(s config.SASL) uplink.SASLOptions {
 	return uplink.SASLOptions{Mechanism: s.Mechanism, Username: s.Username, Password: s.Password}
 }
+
+func (a *Agent) kafkaOptions() uplink.KafkaOptions {
+	k := a.cfg.Kafka
+	return uplink.KafkaOptions{Brokers: k.Brokers,
+		Topics:      map[string]string{downsample.StreamRaw: k.RawTopic, downsample.StreamDownsampled: k.DownsampledTopic},
+		Compression: k.Compression, BatchRecords: k.BatchMaxRecords, MaxBytesPerSecond: int64(k.BandwidthLimit),
+		TLS: uplinkTLS(k.TLS), SASL: kafkaSASL(k.SASL), Logger: a.log.With("component", "kafka")}
+}
+
+func (a *Agent) influxOptions() uplink.InfluxOptions {
+	i := a.cfg.InfluxDB
+	return uplink.InfluxOptions{URL: i.URL, Org: i.Org, Token: i.Token,
+		Buckets:     map[string]string{downsample.StreamRaw: i.RawBucket, downsample.StreamDownsampled: i.DownsampledBucket},
+		BatchPoints: i.BatchMaxPoints, Parallel: i.ParallelWrites, NoGzip: !i.Gzip, MaxBytesPerSecond: int64(i.BandwidthLimit),
+		TLS: uplinkTLS(i.TLS), Logger: a.log.With("component", "influx")}
+}
+
+func (a *Agent) backoffOptions() uplink.BackoffOptions {
+	return uplink.BackoffOptions{Min: a.cfg.Uplink.BackoffMin, Max: a.cfg.Uplink.BackoffMax}
+}
+
+// downsampleOptions maps the downsample section (and mqtt.max_future) onto
+// the engine's window and alarm options.
+func (a *Agent) downsampleOptions() downsample.Options {
+	d := a.cfg.Downsample
+	return downsample.Options{Window: d.Window, Lateness: d.AllowedLateness, IdleGrace: d.IdleGrace,
+		Retention: d.Retention, MaxFuture: a.cfg.MQTT.MaxFuture, Region: d.Region, DefaultLabel: d.Alarm.Off,
+		Rules: []downsample.Rule{{Field: downsample.Field(d.Alarm.Field), Op: downsample.Op(d.Alarm.Op),
+			Threshold: d.Alarm.Threshold, Label: d.Alarm.On}}}
+}

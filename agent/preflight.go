@@ -54,6 +54,10 @@ func Preflight(cfg config.Config) (warnings []string, err error) {
 		for _, s := range a.sinks {
 			s.Close()
 		}
+		if cfg.Downsample.Enabled {
+			_, err := a.downsampleOptions().WithDefaults()
+			add("downsample", err)
+		}
 	}
 	add("spool.path", checkSpoolPath(cfg.Spool.Path))
 	if cfg.Log.File != "" {
