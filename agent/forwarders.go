@@ -7,7 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/edgespool/edgespool/uplink"
 )
 
@@ -45,7 +46,7 @@ func (a *Agent) startForwarders() error {
 	head := func(stream string) uint64 { return a.sp.Stats().Streams[stream].LastSeq }
 	for _, s := range a.sinks {
 		link := uplink.NewLink(s.Name(), uplink.LinkOptions{Logger: a.log.With("sink", s.Name()), Metrics: m})
-		for _, stream := range []string{downsample.StreamDownsampled, downsample.StreamRaw} {
+		for _, stream := range []string{model.StreamDownsampled, model.StreamRaw} {
 			f, err := uplink.NewForwarder(a.sp, s, uplink.ForwarderOptions{Stream: stream, Link: link,
 				Backoff: a.backoffOptions(),
 				Head:    head, Logger: a.log.With("component", "forwarder"), Metrics: m})

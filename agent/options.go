@@ -7,6 +7,8 @@ import (
 
 	"github.com/edgespool/edgespool/agent/config"
 	"github.com/edgespool/edgespool/agent/intake"
+	"github.com/edgespool/edgespool/agent/model"
+	"github.com/edgespool/edgespool/agent/tlsconf"
 	"github.com/edgespool/edgespool/downsample"
 	"github.com/edgespool/edgespool/uplink"
 )
@@ -18,11 +20,11 @@ const ConsumerDownsample = "downsample"
 func (a *Agent) consumers() map[string][]string {
 	c := map[string][]string{}
 	if a.cfg.Downsample.Enabled {
-		c[downsample.StreamRaw] = append(c[downsample.StreamRaw], ConsumerDownsample)
+		c[model.StreamRaw] = append(c[model.StreamRaw], ConsumerDownsample)
 	}
 	for _, sink := range a.enabledSinks() {
-		c[downsample.StreamRaw] = append(c[downsample.StreamRaw], sink+"/raw")
-		c[downsample.StreamDownsampled] = append(c[downsample.StreamDownsampled], sink+"/down")
+		c[model.StreamRaw] = append(c[model.StreamRaw], sink+"/raw")
+		c[model.StreamDownsampled] = append(c[model.StreamDownsampled], sink+"/down")
 	}
 	return c
 }
@@ -52,7 +54,7 @@ func (a *Agent) intakeOptions() (intake.Options, error) {
 	if !secure {
 		return o, nil
 	}
-	t := uplinkTLS(m.TLS)
+	t := tlsOptions(m.TLS)
 	t.Enable = true
 	tc, err := t.Config()
 	if err != nil {
@@ -124,8 +126,8 @@ func alarmTopicMatcher(d config.Downsample) func(string) bool {
 	}
 }
 
-func uplinkTLS(t config.TLS) uplink.TLSOptions {
-	return uplink.TLSOptions{Enable: t.Enabled, CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
+func tlsOptions(t config.TLS) tlsconf.Options {
+	return tlsconf.Options{Enable: t.Enabled, CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
 		ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
 }
 
@@ -136,17 +138,17 @@ func kafkaSASL(s config.SASL) uplink.SASLOptions {
 func (a *Agent) kafkaOptions() uplink.KafkaOptions {
 	k := a.cfg.Kafka
 	return uplink.KafkaOptions{Brokers: k.Brokers,
-		Topics:      map[string]string{downsample.StreamRaw: k.RawTopic, downsample.StreamDownsampled: k.DownsampledTopic},
+		Topics:      map[string]string{model.StreamRaw: k.RawTopic, model.StreamDownsampled: k.DownsampledTopic},
 		Compression: k.Compression, BatchRecords: k.BatchMaxRecords, MaxBytesPerSecond: int64(k.BandwidthLimit),
-		TLS: uplinkTLS(k.TLS), SASL: kafkaSASL(k.SASL), Logger: a.log.With("component", "kafka")}
+		TLS: tlsOptions(k.TLS), SASL: kafkaSASL(k.SASL), Logger: a.log.With("component", "kafka")}
 }
 
 func (a *Agent) influxOptions() uplink.InfluxOptions {
 	i := a.cfg.InfluxDB
 	return uplink.InfluxOptions{URL: i.URL, Org: i.Org, Token: i.Token,
-		Buckets:     map[string]string{downsample.StreamRaw: i.RawBucket, downsample.StreamDownsampled: i.DownsampledBucket},
+		Buckets:     map[string]string{model.StreamRaw: i.RawBucket, model.StreamDownsampled: i.DownsampledBucket},
 		BatchPoints: i.BatchMaxPoints, Parallel: i.ParallelWrites, NoGzip: !i.Gzip, MaxBytesPerSecond: int64(i.BandwidthLimit),
-		TLS: uplinkTLS(i.TLS), Logger: a.log.With("component", "influx")}
+		TLS: tlsOptions(i.TLS), Logger: a.log.With("component", "influx")}
 }
 
 func (a *Agent) backoffOptions() uplink.BackoffOptions {

@@ -71,13 +71,13 @@ func Preflight(cfg config.Config) (warnings []string, err error) {
 func checkTLS(field string, t config.TLS) []error {
 	var errs []error
 	if t.CAFile != "" {
-		if _, err := uplinkTLS(config.TLS{Enabled: true, CAFile: t.CAFile}).Config(); err != nil {
+		if _, err := tlsOptions(config.TLS{Enabled: true, CAFile: t.CAFile}).Config(); err != nil {
 			errs = append(errs, &config.FieldError{Field: field + ".ca_file", Problem: err.Error()})
 		}
 	}
 	if t.CertFile != "" || t.KeyFile != "" {
 		pair := config.TLS{Enabled: true, CertFile: t.CertFile, KeyFile: t.KeyFile}
-		if _, err := uplinkTLS(pair).Config(); err != nil {
+		if _, err := tlsOptions(pair).Config(); err != nil {
 			errs = append(errs, &config.FieldError{Field: field + ".cert_file", Problem: err.Error()})
 		}
 	}

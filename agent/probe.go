@@ -72,7 +72,7 @@ func (a *Agent) probeMQTT(timeout time.Duration) ProbeResult {
 
 func probeKafka(ctx context.Context, k config.Kafka, timeout time.Duration) ProbeResult {
 	r := ProbeResult{Name: "kafka", Target: strings.Join(config.Config{Kafka: k}.Redacted().Kafka.Brokers, ",")}
-	tc, err := uplinkTLS(k.TLS).Config()
+	tc, err := tlsOptions(k.TLS).Config()
 	if err != nil {
 		return r.fail(err)
 	}
@@ -104,7 +104,7 @@ func probeKafka(ctx context.Context, k config.Kafka, timeout time.Duration) Prob
 
 func probeInflux(ctx context.Context, i config.InfluxDB, timeout time.Duration) ProbeResult {
 	r := ProbeResult{Name: "influxdb", Target: config.RedactURL(i.URL)}
-	tc, err := uplinkTLS(i.TLS).Config()
+	tc, err := tlsOptions(i.TLS).Config()
 	if err != nil {
 		return r.fail(err)
 	}
