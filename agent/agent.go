@@ -81,7 +81,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	r := newRunner(ctx, a.log)
 	err := r.start(a.stages())
 	if err == nil {
-		a.log.Info("edgespool running", "spool", a.cfg.Spool.Path, "broker", a.cfg.MQTT.Broker,
+		a.log.Info("edgespool running", "spool", a.cfg.Spool.Path, "broker", config.RedactURL(a.cfg.MQTT.Broker),
 			"sinks", len(a.enabledSinks()))
 		<-r.failed.Done()
 	}
@@ -94,14 +94,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // spoolStage opens the spool; it closes after every other stage stopped.
 func (a *Agent) spoolStage() ([]named, error) {
-	sc := a.cfg.Spool
-	o := spool.Options{MaxBytes: int64(sc.MaxBytes), MaxAge: sc.MaxAge, Consumers: a.consumers(),
-		CommitMaxRecords: sc.CommitMaxRecords, CommitMaxDelay: sc.CommitMaxDelay, NoSync: sc.NoSync,
-		Logger: a.log.With("component", "spool"), Registerer: a.reg}
-	if sc.Overflow == "reject_new" {
-		o.Overflow = spool.RejectNew
-	}
-	sp, err := spool.Open(sc.Path, o)
+	sp, err := spool.Open(a.cfg.Spool.Path, a.spoolOptions())
 	if err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
 	}
@@ -173,4 +166,16 @@ func (a *Agent) intakeStage() ([]named, error) {
 		defer cancel()
 		return a.in.Drain(flush)
 	})}}, nil
+}
+
+// spoolOptions maps the spool section onto the spool's Options.
+func (a *Agent) spoolOptions() spool.Options {
+	sc := a.cfg.Spool
+	o := spool.Options{MaxBytes: int64(sc.MaxBytes), MaxAge: sc.MaxAge, Consumers: a.consumers(),
+		CommitMaxRecords: sc.CommitMaxRecords, CommitMaxDelay: sc.CommitMaxDelay, NoSync: sc.NoSync,
+		Logger: a.log.With("component", "spool"), Registerer: a.reg}
+	if sc.Overflow == "reject_new" {
+		o.Overflow = spool.RejectNew
+	}
+	return o
 }

@@ -17,7 +17,7 @@ func runAlarmAgent(t *testing.T, b *testenv.Broker) (*Agent, *logBuffer) {
 	t.Helper()
 	cfg := testConfig(t, b.URL)
 	cfg.Downsample.Enabled = true
-	cfg.Downsample.Window, cfg.Downsample.AllowedLateness, cfg.Downsample.IdleClose = time.Second, 0, time.Second
+	cfg.Downsample.Window, cfg.Downsample.AllowedLateness, cfg.Downsample.IdleGrace = time.Second, 0, time.Second
 	logs := &logBuffer{}
 	a := New(cfg, testLogger(logs))
 	runAgent(t, a)

@@ -8,7 +8,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/edgespool/edgespool/agent/model"
 	"github.com/edgespool/edgespool/spool"
 	"github.com/edgespool/edgespool/uplink"
 )
@@ -22,22 +21,15 @@ func (a *Agent) buildSinks() ([]uplink.Sink, error) {
 		}
 		return nil, err
 	}
-	if k := a.cfg.Kafka; k.Enabled {
-		s, err := uplink.NewKafka(uplink.KafkaOptions{Name: sinkKafka, Brokers: k.Brokers,
-			Topics:      map[string]string{model.StreamRaw: k.RawTopic, model.StreamDownsampled: k.DownsampledTopic},
-			Compression: k.Compression, BatchRecords: k.BatchMaxRecords, MaxBytesPerSecond: int64(k.BandwidthLimit),
-			TLS: tlsOptions(k.TLS), SASL: uplink.SASLOptions{Mechanism: k.SASL.Mechanism, Username: k.SASL.Username,
-				Password: k.SASL.Password}, Logger: a.log.With("component", "kafka")})
+	if a.cfg.Kafka.Enabled {
+		s, err := uplink.NewKafka(a.kafkaOptions())
 		if err != nil {
 			return fail(fmt.Errorf("kafka sink: %w", err))
 		}
 		sinks = append(sinks, s)
 	}
-	if i := a.cfg.InfluxDB; i.Enabled {
-		s, err := uplink.NewInflux(uplink.InfluxOptions{Name: sinkInflux, URL: i.URL, Org: i.Org, Token: i.Token,
-			Buckets:     map[string]string{model.StreamRaw: i.RawBucket, model.StreamDownsampled: i.DownsampledBucket},
-			BatchPoints: i.BatchMaxPoints, Parallel: i.ParallelWrites, NoGzip: !i.Gzip, MaxBytesPerSecond: int64(i.BandwidthLimit),
-			TLS: tlsOptions(i.TLS), Logger: a.log.With("component", "influx")})
+	if a.cfg.InfluxDB.Enabled {
+		s, err := uplink.NewInflux(a.influxOptions())
 		if err != nil {
 			return fail(fmt.Errorf("influxdb sink: %w", err))
 		}
@@ -75,7 +67,7 @@ func (a *Agent) uplinkStage() ([]named, error) {
 		for _, stream := range forwardedStreams {
 			f, err := uplink.NewForwarder(log, s, uplink.ForwarderOptions{Stream: stream,
 				Consumer: forwarderConsumer(s.Name(), stream), Link: link,
-				Backoff: uplink.BackoffOptions{Min: a.cfg.Uplink.BackoffMin, Max: a.cfg.Uplink.BackoffMax},
+				Backoff: a.backoffOptions(),
 				Head:    head, Logger: a.log.With("component", "forwarder"), Metrics: m})
 			if err != nil {
 				u.closeSinks()

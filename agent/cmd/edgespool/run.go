@@ -18,24 +18,18 @@ import (
 
 const defaultConfig = "/etc/edgespool/edgespool.yaml"
 
-// loadConfig parses the flags of a command that takes only -config, then
-// loads and validates that file.
-func loadConfig(name string, args []string, stderr io.Writer) (config.Config, string, error) {
-	fs := newFlags(name, name+" [-config FILE]", stderr)
-	path := fs.String("config", defaultConfig, "configuration file")
-	if err := parse(fs, args); err != nil {
-		return config.Config{}, *path, err
-	}
-	cfg, err := config.Load(*path)
-	return cfg, *path, err
-}
-
 // cmdRun runs the agent until SIGTERM or SIGINT. Under systemd
 // (Type=notify) it reports READY=1 once it takes data, RELOADING=1/READY=1
 // around a SIGHUP reload, STOPPING=1 at shutdown and WATCHDOG=1 while
 // healthy.
 func cmdRun(args []string, _, stderr io.Writer) error {
-	cfg, path, err := loadConfig("run", args, stderr)
+	fs := newFlags("run", "run [-config FILE]", stderr)
+	path := fs.String("config", defaultConfig, "configuration file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	// The same checks as check-config, before anything starts.
+	cfg, err := loadChecked(*path, stderr)
 	if err != nil {
 		return err
 	}
@@ -44,7 +38,7 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer log.Close()
-	log.Info("starting", "build", buildinfo.Get().String(), "config", path)
+	log.Info("starting", "build", buildinfo.Get().String(), "config", *path, "client_id", cfg.MQTT.ClientID)
 	n := sdnotify.FromEnv()
 	a := agent.New(cfg, log.Logger)
 	a.SetNotifier(n)
@@ -52,7 +46,7 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 	defer cancel()
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	h := signalHandler{stop: cancel, log: log, path: path, agent: a, notifier: n}
+	h := signalHandler{stop: cancel, log: log, path: *path, agent: a, notifier: n}
 	go h.run(sigs)
 	if err := a.Run(ctx); err != nil {
 		log.Error("agent failed", "err", err)
