@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 	"github.com/edgespool/edgespool/sim/testenv"
 	"github.com/edgespool/edgespool/spool"
 )
@@ -31,7 +31,7 @@ func poisonedInflux(t testing.TB) *testenv.InfluxServer {
 // forwarder and returns the time taken and the forwarder's status.
 func drainInto(t testing.TB, in *testenv.InfluxServer, db string, n int) (time.Duration, ForwarderStatus) {
 	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{NoSync: true, MaxBytes: 1 << 30,
-		Consumers: map[string][]string{downsample.StreamRaw: {"influx/raw"}}})
+		Consumers: map[string][]string{model.StreamRaw: {"influx/raw"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,12 +41,12 @@ func drainInto(t testing.TB, in *testenv.InfluxServer, db string, n int) (time.D
 			t.Fatal(err)
 		}
 	}
-	s, err := NewInflux(InfluxOptions{URL: in.URL, Buckets: map[string]string{downsample.StreamRaw: db}})
+	s, err := NewInflux(InfluxOptions{URL: in.URL, Buckets: map[string]string{model.StreamRaw: db}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	f, err := NewForwarder(sp, s, ForwarderOptions{Stream: downsample.StreamRaw})
+	f, err := NewForwarder(sp, s, ForwarderOptions{Stream: model.StreamRaw})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func drainInto(t testing.TB, in *testenv.InfluxServer, db string, n int) (time.D
 	began := time.Now()
 	go func() { done <- f.Run(ctx) }()
 	for deadline := began.Add(2 * time.Minute); ; time.Sleep(2 * time.Millisecond) {
-		if seq, _, _ := sp.Cursor("influx/raw", downsample.StreamRaw); seq >= uint64(n) {
+		if seq, _, _ := sp.Cursor("influx/raw", model.StreamRaw); seq >= uint64(n) {
 			break
 		}
 		if time.Now().After(deadline) {

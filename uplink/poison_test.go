@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -80,12 +80,12 @@ func TestForwarderSettlesARejectedBatchInOneSend(t *testing.T) {
 	stop := start(t, f)
 	waitFor(t, "drain", func() bool { return l.cursor("mem/raw", "raw") == 1000 })
 	stop()
-	dl := l.records(downsample.StreamDeadLetter)
+	dl := l.records(model.StreamDeadLetter)
 	if len(dl) != 1000 || s.sends != 4 {
 		t.Fatalf("%d dead letters in %d sends, want 1000 in 4", len(dl), s.sends)
 	}
 	for i, r := range dl {
-		d, err := DecodeDeadLetter(r.Value)
+		d, err := model.DecodeDeadLetter(r.Value)
 		if err != nil || d.Seq != uint64(i+1) || d.Class != "permanent" || !strings.Contains(d.Reason, "field type conflict") {
 			t.Fatalf("dead letter %d: %+v %v", i, d, err)
 		}
@@ -107,7 +107,7 @@ func TestForwarderIsolatedRecordsLoggedOncePerBatch(t *testing.T) {
 	stop := start(t, f)
 	waitFor(t, "drain", func() bool { return l.cursor("mem/raw", "raw") == 100 })
 	stop()
-	if n := len(l.records(downsample.StreamDeadLetter)); n != 4 {
+	if n := len(l.records(model.StreamDeadLetter)); n != 4 {
 		t.Fatalf("%d dead letters, want 4", n)
 	}
 	if n := strings.Count(logs.String(), "rejected 4 raw records (seq 3-90)"); n != 1 {

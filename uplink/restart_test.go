@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 	"github.com/edgespool/edgespool/sim/testenv"
 	"github.com/edgespool/edgespool/spool"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -27,7 +27,7 @@ func newRestartRig(t *testing.T) *restartRig {
 		t.Fatal(err)
 	}
 	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{NoSync: true,
-		Consumers: map[string][]string{downsample.StreamRaw: {"kafka/raw"}}})
+		Consumers: map[string][]string{model.StreamRaw: {"kafka/raw"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,9 +46,9 @@ func (r *restartRig) sink() *Kafka {
 
 // drain runs a forwarder on a new sink until the cursor reaches the head.
 func (r *restartRig) drain() *Forwarder {
-	f := newFwd(r.t, r.sp, r.sink(), ForwarderOptions{Stream: downsample.StreamRaw, Metrics: r.m})
+	f := newFwd(r.t, r.sp, r.sink(), ForwarderOptions{Stream: model.StreamRaw, Metrics: r.m})
 	stop := start(r.t, f)
-	head := r.sp.Stats().Streams[downsample.StreamRaw].LastSeq
+	head := r.sp.Stats().Streams[model.StreamRaw].LastSeq
 	waitFor(r.t, "drain", func() bool { seq, _, _ := r.sp.Cursor("kafka/raw", "raw"); return seq >= head })
 	if err := stop(); err != nil {
 		r.t.Fatal(err)
@@ -63,7 +63,7 @@ func (r *restartRig) sendUnacked(recs []spool.Record, n int) {
 		r.t.Fatal(err)
 	}
 	seq, _, _ := r.sp.Cursor("kafka/raw", "raw")
-	b, err := r.sp.ReadAfter(downsample.StreamRaw, seq, n)
+	b, err := r.sp.ReadAfter(model.StreamRaw, seq, n)
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 	"github.com/edgespool/edgespool/sim/testenv"
 	"github.com/edgespool/edgespool/spool"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -59,7 +59,7 @@ func newResumeRig(b *testing.B) *resumeRig {
 	r := &resumeRig{fwds: map[string]*Forwarder{},
 		proxies: map[string]*testenv.Proxy{"kafka": {Listen: kp.Listen, Upstream: kp.Upstream, Proxy: kp}, "influx": ip}}
 	r.sp, err = spool.Open(filepath.Join(b.TempDir(), "spool.db"), spool.Options{NoSync: true, MaxBytes: 1 << 30,
-		Consumers: map[string][]string{downsample.StreamRaw: {"kafka/raw", "influx/raw"}}})
+		Consumers: map[string][]string{model.StreamRaw: {"kafka/raw", "influx/raw"}}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func newResumeRig(b *testing.B) *resumeRig {
 	b.Cleanup(func() { ks.Close(); is.Close() })
 	for _, s := range []Sink{ks, is} {
 		link := NewLink(s.Name(), LinkOptions{ProbeInterval: benchProbe()})
-		f, err := NewForwarder(r.sp, s, ForwarderOptions{Stream: downsample.StreamRaw, Link: link})
+		f, err := NewForwarder(r.sp, s, ForwarderOptions{Stream: model.StreamRaw, Link: link})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -97,7 +97,7 @@ func (r *resumeRig) produce(ctx context.Context, b *testing.B) {
 		}
 		for k := range recs {
 			recs[k].Time = time.Now().UnixNano()
-			recs[k].Value = downsample.AppendReading(nil, reading(k, i))
+			recs[k].Value = model.AppendReading(nil, reading(k, i))
 		}
 		if err := r.sp.Append(context.Background(), recs); err != nil {
 			b.Error(err)
@@ -124,7 +124,7 @@ func BenchmarkResumeAfterCut(b *testing.B) {
 			p.Cut(b)
 		}
 		time.Sleep(benchCut())
-		head := r.sp.Stats().Streams[downsample.StreamRaw].LastSeq
+		head := r.sp.Stats().Streams[model.StreamRaw].LastSeq
 		at := map[string]uint64{}
 		for name, f := range r.fwds {
 			at[name] = f.Status().Cursor

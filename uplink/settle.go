@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/edgespool/edgespool/agent/model"
 	"github.com/edgespool/edgespool/spool"
 )
 
@@ -69,9 +70,9 @@ func (f *Forwarder) deadLetter(ctx context.Context, msgs []Message, cause error)
 	recs := make([]spool.Record, len(msgs))
 	at := f.clk.Now().UTC()
 	for i, m := range msgs {
-		d := DeadLetter{Source: f.sink.Name(), Reason: cause.Error(), Class: ClassOf(cause).String(),
+		d := model.DeadLetter{Source: f.sink.Name(), Reason: cause.Error(), Class: ClassOf(cause).String(),
 			Stream: m.Stream, Seq: m.Seq, Key: m.Key, Time: m.Time, At: at, Payload: m.Value}
-		recs[i] = d.Record()
+		recs[i] = deadLetterRecord(d)
 		recs[i].Stream = f.o.DeadLetterStream
 	}
 	err := f.log.Append(context.WithoutCancel(ctx), recs)
