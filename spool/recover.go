@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/edgespool/edgespool/spool/internal/boltpages"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -74,7 +75,7 @@ func (s *Spool) openFile() (*bolt.DB, *scanResult, error) {
 
 // openChecked checks the file's structure, opens it and scans its data.
 func (s *Spool) openChecked() (*bolt.DB, *scanResult, error) {
-	if err := guard(func() error { return checkFile(s.path) }); err != nil {
+	if err := guard(func() error { return boltpages.Check(s.path) }); err != nil {
 		return nil, nil, &corruptFileError{err}
 	}
 	db, opened, err := openBolt(s.path, s.boltOptions(false))
