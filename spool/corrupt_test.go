@@ -217,12 +217,6 @@ var corruptions = []corruption{
 		}
 		return l.intact(dmg, l.size)
 	}},
-	{name: "not a bbolt file", salvaged: true, damage: func(t *testing.T, path string, l layout) map[uint64]bool {
-		if err := os.WriteFile(path, garbage(1<<16, 3), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return map[uint64]bool{}
-	}},
 }
 
 // flipRecordByte flips the last byte of every copy of raw seq's value.
