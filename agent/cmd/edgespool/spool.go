@@ -132,9 +132,6 @@ func printSpool(w io.Writer, st agent.SpoolStatus) {
 	fmt.Fprintln(tw, "CONSUMER\tSTREAM\tCURSOR\tLAG RECORDS\tLAG\tDROPPED")
 	for _, c := range st.Consumers {
 		name := c.Consumer
-		if c.Orphan {
-			name += " (orphan)"
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%d\n", name, c.Stream, c.Cursor, c.LagRecords,
 			(time.Duration(c.LagSeconds) * time.Second).String(), c.Dropped)
 	}

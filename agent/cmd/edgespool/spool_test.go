@@ -13,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 	"github.com/edgespool/edgespool/spool"
-	"github.com/edgespool/edgespool/uplink"
 )
 
 // fileState is a file's bytes and modification time (nil: no file).
@@ -89,28 +88,32 @@ func testSpool(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := downsample.Reading{GeneratorID: "gen-7", Time: 1_700_000_000_000_000_000, Seq: 3, Temperature: 81, Fuel: 640}
-	p := downsample.Point{Reading: r, Window: r.Time, Alarm: "refuel", Region: "US"}
-	dls := []uplink.DeadLetter{
+	r := model.Reading{GeneratorID: "gen-7", Time: 1_700_000_000_000_000_000, Seq: 3, Temperature: 81, Fuel: 640}
+	p := model.Point{Reading: r, Window: r.Time, Alarm: "refuel", Region: "US"}
+	dls := []model.DeadLetter{
 		{Source: "mqtt", Reason: "bad json", Topic: "gen/gen-7", Key: "gen-7", At: time.Unix(1_700_000_000, 0), Payload: []byte(`{"fuel": oops`)},
 		{Source: "kafka", Reason: "too large", Key: "gen-7", At: time.Unix(1_700_000_000, 0), Payload: []byte{0xff, 0x00, 0xfe}},
 	}
 	recs := []spool.Record{
-		{Stream: downsample.StreamRaw, Key: r.GeneratorID, Time: r.Time, Value: downsample.AppendReading(nil, r)},
-		{Stream: downsample.StreamDownsampled, Key: r.GeneratorID, Time: r.Time, Value: downsample.AppendPoint(nil, p)},
-		dls[0].Record(), dls[1].Record(),
+		{Stream: model.StreamRaw, Key: r.GeneratorID, Time: r.Time, Value: model.AppendReading(nil, r)},
+		{Stream: model.StreamDownsampled, Key: r.GeneratorID, Time: r.Time, Value: model.AppendPoint(nil, p)},
+		deadRecord(dls[0]), deadRecord(dls[1]),
 	}
 	if err := s.Append(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []string{"kafka", "influx"} {
-		if err := s.Ack(c, downsample.StreamRaw, 1); err != nil {
+		if err := s.Ack(c, model.StreamRaw, 1); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func deadRecord(d model.DeadLetter) spool.Record {
+	return spool.Record{Stream: model.StreamDeadLetter, Key: d.Key, Time: d.At.UnixNano(), Value: d.Encode()}
 }
 
 func dumpLines(t *testing.T, path, stream string) []map[string]any {

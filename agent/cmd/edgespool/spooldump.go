@@ -11,9 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 	"github.com/edgespool/edgespool/spool"
-	"github.com/edgespool/edgespool/uplink"
 )
 
 // `spool dump` prints one JSON object per record: the record's place
@@ -22,7 +21,7 @@ import (
 func spoolDump(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("spool dump", "spool dump [-stream raw] [-after SEQ] [-limit N] -spool FILE", stderr)
 	path := fs.String("spool", defaultSpool, "spool file")
-	stream := fs.String("stream", downsample.StreamRaw, "stream: raw, downsampled or deadletter")
+	stream := fs.String("stream", model.StreamRaw, "stream: raw, downsampled or deadletter")
 	after := fs.Uint64("after", 0, "print records with a higher sequence number")
 	limit := fs.Int("limit", 0, "print at most this many records (0: all)")
 	if err := parse(fs, args); err != nil {
@@ -76,17 +75,17 @@ type line struct {
 	Key    string `json:"key"`
 	Time   string `json:"time"`
 	// Exactly one of the following is set.
-	Reading    *downsample.Reading `json:"reading,omitempty"`
-	Point      *downsample.Point   `json:"point,omitempty"`
-	DeadLetter *deadLetter         `json:"dead_letter,omitempty"`
-	Value      *payload            `json:"value,omitempty"`
+	Reading    *model.Reading `json:"reading,omitempty"`
+	Point      *model.Point   `json:"point,omitempty"`
+	DeadLetter *deadLetter    `json:"dead_letter,omitempty"`
+	Value      *payload       `json:"value,omitempty"`
 	// Error says why the value did not decode (Value then holds it).
 	Error string `json:"error,omitempty"`
 }
 
 // deadLetter is a dead letter with its payload readable.
 type deadLetter struct {
-	uplink.DeadLetter
+	model.DeadLetter
 	Payload payload `json:"payload"`
 }
 
@@ -108,19 +107,19 @@ func dumpLine(r spool.Record) line {
 	l := line{Stream: r.Stream, Seq: r.Seq, Key: r.Key, Time: time.Unix(0, r.Time).UTC().Format(time.RFC3339Nano)}
 	var err error
 	switch r.Stream {
-	case downsample.StreamRaw:
-		var v downsample.Reading
-		if v, err = downsample.DecodeReading(r.Value); err == nil {
+	case model.StreamRaw:
+		var v model.Reading
+		if v, err = model.DecodeReading(r.Value); err == nil {
 			l.Reading = &v
 		}
-	case downsample.StreamDownsampled:
-		var v downsample.Point
-		if v, err = downsample.DecodePoint(r.Value); err == nil {
+	case model.StreamDownsampled:
+		var v model.Point
+		if v, err = model.DecodePoint(r.Value); err == nil {
 			l.Point = &v
 		}
-	case downsample.StreamDeadLetter:
-		var v uplink.DeadLetter
-		if v, err = uplink.DecodeDeadLetter(r.Value); err == nil {
+	case model.StreamDeadLetter:
+		var v model.DeadLetter
+		if v, err = model.DecodeDeadLetter(r.Value); err == nil {
 			l.DeadLetter = &deadLetter{DeadLetter: v, Payload: v.Payload}
 		}
 	default:
