@@ -134,10 +134,11 @@ var (
 	descFile    = prometheus.NewDesc(ns+"file_bytes", "Size of the spool file.", nil, nil)
 	descLogical = prometheus.NewDesc(ns+"logical_bytes", "Logical bytes held (keys and values of records).", nil, nil)
 	descCap     = prometheus.NewDesc(ns+"cap_bytes", "Effective logical byte cap.", nil, nil)
+	descOrphans = prometheus.NewDesc(ns+"orphan_cursors", "Cursors of consumers not configured (kept, holding back no data).", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRecords, descBytes, descLastSeq, descLagRec, descLagSec, descFile, descLogical, descCap} {
+	for _, d := range []*prometheus.Desc{descRecords, descBytes, descLastSeq, descLagRec, descLagSec, descFile, descLogical, descCap, descOrphans} {
 		ch <- d
 	}
 }
@@ -159,4 +160,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	g(descFile, float64(st.FileBytes))
 	g(descLogical, float64(st.LogicalBytes))
 	g(descCap, float64(st.CapBytes))
+	orphans := 0
+	for _, cs := range st.Consumers {
+		if cs.Orphan {
+			orphans++
+		}
+	}
+	g(descOrphans, float64(orphans))
 }
