@@ -56,6 +56,9 @@ type ConsumerStatus struct {
 	LagRecords uint64  `json:"lag_records"`
 	LagSeconds float64 `json:"lag_seconds"`
 	Dropped    uint64  `json:"dropped"`
+	// Orphan is set for a cursor the configuration no longer names: kept,
+	// holding nothing back, removed with edgespool spool remove-cursor.
+	Orphan bool `json:"orphan,omitempty"`
 }
 
 // Status returns the live state; safe while the agent starts and stops.
@@ -93,7 +96,7 @@ func NewSpoolStatus(path string, s spool.Stats) SpoolStatus {
 	sort.Slice(ss.Streams, func(i, j int) bool { return ss.Streams[i].Name < ss.Streams[j].Name })
 	for _, c := range s.Consumers {
 		ss.Consumers = append(ss.Consumers, ConsumerStatus{Consumer: c.Consumer, Stream: c.Stream, Cursor: c.Cursor,
-			LagRecords: c.LagRecords, LagSeconds: c.LagSeconds, Dropped: c.Dropped})
+			LagRecords: c.LagRecords, LagSeconds: c.LagSeconds, Dropped: c.Dropped, Orphan: c.Orphan})
 	}
 	return ss
 }

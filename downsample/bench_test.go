@@ -175,3 +175,8 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// ReadFor reads as ReadAfter; the fake does no drop accounting.
+func (m *memLog) ReadFor(_, stream string, after uint64, max int) (spool.Batch, error) {
+	return m.ReadAfter(stream, after, max)
+}

@@ -20,7 +20,7 @@ import (
 // Log is the part of the spool that the Engine uses; *spool.Spool
 // satisfies it.
 type Log interface {
-	ReadAfter(stream string, after uint64, max int) (spool.Batch, error)
+	ReadFor(consumer, stream string, after uint64, max int) (spool.Batch, error)
 	Cursor(consumer, stream string) (seq uint64, meta []byte, err error)
 	Commit(consumer, stream string, ackSeq uint64, meta []byte, derived []spool.Record) error
 	Notify(stream string) <-chan struct{}

@@ -43,7 +43,7 @@ func (e *Engine) step() (idle bool, err error) {
 			return false, err
 		}
 	}
-	b, err := e.log.ReadAfter(model.StreamRaw, e.pos, e.o.BatchSize)
+	b, err := e.log.ReadFor(e.o.Consumer, model.StreamRaw, e.pos, e.o.BatchSize)
 	if err != nil {
 		return false, fmt.Errorf("read raw: %w", err)
 	}

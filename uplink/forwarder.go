@@ -20,6 +20,10 @@ type Log interface {
 	Cursor(consumer, stream string) (seq uint64, meta []byte, err error)
 	// ReadAfter returns records of stream with Seq > after, in order.
 	ReadAfter(stream string, after uint64, max int) (spool.Batch, error)
+	// ReadFor is ReadAfter for a consumer that will deliver what it is
+	// handed: the spool then counts a record dropped while in flight only
+	// if the consumer never delivers it.
+	ReadFor(consumer, stream string, after uint64, max int) (spool.Batch, error)
 	// Ack durably advances the consumer's cursor to seq.
 	Ack(consumer, stream string, seq uint64) error
 	// Commit durably sets the consumer's cursor to seq (not below it) with
@@ -259,7 +263,7 @@ func (f *Forwarder) step(ctx context.Context, after uint64) (uint64, error) {
 // other than a closed spool.
 func (f *Forwarder) read(ctx context.Context, after uint64) (spool.Batch, error) {
 	for {
-		b, err := f.log.ReadAfter(f.o.Stream, after, f.o.BatchRecords)
+		b, err := f.log.ReadFor(f.o.Consumer, f.o.Stream, after, f.o.BatchRecords)
 		if err == nil {
 			b.Records = cutBytes(b.Records, f.o.BatchBytes)
 			return b, nil

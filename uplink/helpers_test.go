@@ -252,3 +252,8 @@ func (s *memSink) received() []Message {
 	defer s.mu.Unlock()
 	return append([]Message(nil), s.got...)
 }
+
+// ReadFor reads as ReadAfter; the fake does no drop accounting.
+func (l *memLog) ReadFor(_, stream string, after uint64, max int) (spool.Batch, error) {
+	return l.ReadAfter(stream, after, max)
+}
