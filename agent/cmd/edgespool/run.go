@@ -76,9 +76,7 @@ func reload(log *logging.Logger, path string) {
 		log.Error("SIGHUP: config not reloaded", "err", err)
 		return
 	}
-	if err := log.Reload(cfg.Log.Level); err != nil {
+	if err := log.Reload(cfg.Log.Level); err != nil { // logs the new level itself
 		fmt.Fprintln(os.Stderr, "edgespool: reopen log:", err)
-		return
 	}
-	log.Info("SIGHUP: log file reopened and log level applied", "level", cfg.Log.Level)
 }
