@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/edgespool/edgespool/agent/logging/logtest"
 	"github.com/edgespool/edgespool/downsample"
 	"github.com/edgespool/edgespool/sim/testenv"
 	"github.com/edgespool/edgespool/uplink"
@@ -57,11 +58,21 @@ func reading(gen string, seq int) []byte {
 		gen, seq, 900-seq%400)
 }
 
+// startIntake starts an intake on url whose log fails the test on a
+// record with a duplicate key.
 func startIntake(t *testing.T, url string, app Appender, reg prometheus.Registerer) *Intake {
 	t.Helper()
-	in, err := New(app, Options{Broker: url, ClientID: "agent-test", Topics: []string{"emergency_generator/#"},
-		Registerer: reg, Decoder: Decoder{MaxPayload: 1024},
-		Ignore: func(topic string) bool { return len(topic) > 6 && topic[len(topic)-6:] == "/alarm" }})
+	return startIntakeWith(t, Options{Broker: url, Registerer: reg}, app)
+}
+
+func startIntakeWith(t *testing.T, o Options, app Appender) *Intake {
+	t.Helper()
+	o.ClientID, o.Topics, o.Decoder = "agent-test", []string{"emergency_generator/#"}, Decoder{MaxPayload: 1024}
+	o.Ignore = func(topic string) bool { return len(topic) > 6 && topic[len(topic)-6:] == "/alarm" }
+	if o.Logger == nil {
+		o.Logger, _ = logtest.Logger(t)
+	}
+	in, err := New(app, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +87,12 @@ func TestIntakeStoresAcksAndDeadLetters(t *testing.T) {
 	b := testenv.Mosquitto(t, testenv.BrokerConfig("log_type debug"))
 	app := &memSpool{}
 	reg := prometheus.NewRegistry()
-	in := startIntake(t, b.URL, app, reg)
+	clk := newFakeClock()
+	log, logs := logtest.Logger(t)
+	in := startIntakeWith(t, Options{Broker: b.URL, Registerer: reg, Now: clk.Now, Logger: log}, app)
+	if st := in.Status(); !st.Since.Equal(clk.Now()) {
+		t.Errorf("connected since %v, want the injected clock's %v", st.Since, clk.Now())
+	}
 	pub := publisher(t, b.URL)
 	const n = 500
 	for i := 1; i <= n; i++ {
@@ -115,6 +131,9 @@ func TestIntakeStoresAcksAndDeadLetters(t *testing.T) {
 	var d dto.Metric
 	if err := in.m.delay.Write(&d); err != nil || d.GetHistogram().GetSampleCount() != n {
 		t.Errorf("delay histogram: %d samples (%v), want %d", d.GetHistogram().GetSampleCount(), err, n)
+	}
+	if r := logs.Find("payload rejected"); len(r) != 1 || r[0].Attrs["reason"].String() != ReasonNotInteger {
+		t.Errorf("rejection debug records %v", r)
 	}
 	if got := in.acks.sent.Load(); got != n+2 {
 		t.Errorf("%d PUBACKs written with the commits, want %d", got, n+2)

@@ -50,7 +50,7 @@ func (in *Intake) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Status{Broker: in.opts.Broker, ClientID: in.opts.ClientID, Connected: s.connected,
-		Subscribed: s.subscribed, Since: s.since, LastErrorAt: s.lastErrAt, Inflight: len(in.queue)}
+		Subscribed: s.subscribed, Since: s.since, LastErrorAt: s.lastErrAt, Inflight: int(in.held.Load())}
 	if s.lastErr != nil {
 		st.LastError = s.lastErr.Error()
 	}
@@ -145,7 +145,7 @@ func (in *Intake) setSubscribed(ok bool, err error) {
 		in.log.Error("mqtt subscribe failed; retrying", "err", err)
 	}
 	if err != nil {
-		s.lastErr, s.lastErrAt = err, time.Now()
+		s.lastErr, s.lastErrAt = err, in.opts.Now()
 	}
 	s.subscribed = ok
 	in.m.subscribed.Set(b2f(ok))
@@ -160,18 +160,18 @@ func (in *Intake) notify(_ mqtt.Client, n mqtt.ConnectionNotification) {
 	case mqtt.ConnectionNotificationConnected:
 		in.log.Info("mqtt connected", "broker", in.opts.Broker, "client_id", in.opts.ClientID,
 			"after_failures", s.failures)
-		s.connected, s.failures, s.since = true, 0, time.Now()
+		s.connected, s.failures, s.since = true, 0, in.opts.Now()
 	case mqtt.ConnectionNotificationFailed:
 		if s.failures++; s.failures == 1 {
 			in.log.Warn("mqtt connect failed; retrying with backoff", "broker", in.opts.Broker, "err", n.Reason)
 		}
-		s.lastErr, s.lastErrAt = n.Reason, time.Now()
+		s.lastErr, s.lastErrAt = n.Reason, in.opts.Now()
 	case mqtt.ConnectionNotificationLost:
 		in.log.Warn("mqtt connection lost; reconnecting", "err", n.Reason)
 		in.m.connLost.Inc()
-		s.connected, s.subscribed, s.since = false, false, time.Now()
+		s.connected, s.subscribed, s.since = false, false, in.opts.Now()
 		if n.Reason != nil {
-			s.lastErr, s.lastErrAt = n.Reason, time.Now()
+			s.lastErr, s.lastErrAt = n.Reason, s.since
 		}
 	default:
 		return
@@ -180,18 +180,22 @@ func (in *Intake) notify(_ mqtt.Client, n mqtt.ConnectionNotification) {
 	in.m.subscribed.Set(b2f(s.subscribed))
 }
 
-// gapWarn logs sequence gaps at most every 10 seconds, with a total.
+// gapWarnEvery is how often at most gapWarn logs.
+const gapWarnEvery = 10 * time.Second
+
+// gapWarn logs sequence gaps at most every gapWarnEvery, with a total.
 func (in *Intake) gapWarn(dev string, seq, gap uint64) {
 	s := &in.state
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gapMsgs += gap
-	if time.Since(s.gapLogged) < 10*time.Second {
+	now := in.opts.Now()
+	if now.Sub(s.gapLogged) < gapWarnEvery {
 		return
 	}
 	in.log.Warn("readings missing before the agent (sequence gaps); check the broker's max_queued_messages and persistence",
 		"missing", s.gapMsgs, "last_generator", dev, "at_seq", seq)
-	s.gapMsgs, s.gapLogged = 0, time.Now()
+	s.gapMsgs, s.gapLogged = 0, now
 }
 
 func b2f(b bool) float64 {
