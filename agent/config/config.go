@@ -58,7 +58,10 @@ type MQTT struct {
 	KeepAlive      time.Duration `yaml:"keepalive"`
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	ReconnectMax   time.Duration `yaml:"reconnect_max"`
-	TLS            TLS           `yaml:"tls"`
+	// DirectPuback writes the PUBACKs of a spool commit in one write
+	// (default true); false acknowledges through the MQTT library.
+	DirectPuback bool `yaml:"direct_puback"`
+	TLS          TLS  `yaml:"tls"`
 }
 
 // Spool is the durable on-disk store.
@@ -155,6 +158,7 @@ func Default() Config {
 			Topics: []string{"emergency_generator/+"}, QoS: 1, PayloadFormat: "auto",
 			MaxInflight: 1000, MaxPayload: 16 << 10, MaxFuture: 24 * time.Hour,
 			KeepAlive: 30 * time.Second, ConnectTimeout: 10 * time.Second, ReconnectMax: 30 * time.Second,
+			DirectPuback: true,
 		},
 		Spool: Spool{Path: "/var/lib/edgespool/spool.db", MaxBytes: 1 << 30,
 			Overflow: "drop_oldest", CommitMaxRecords: 4096,

@@ -118,7 +118,7 @@ func (in *Intake) appendRetry(ctx context.Context, recs []Record) bool {
 func (in *Intake) ack(batch []item, stored int) {
 	in.m.commitSize.Observe(float64(len(batch)))
 	in.m.readings.Add(float64(stored - in.rejectedIn(batch)))
-	written := in.acks.send(batch)
+	written := in.sendAcks(batch)
 	for i := range batch {
 		it := &batch[i]
 		switch it.reason {
@@ -138,6 +138,21 @@ func (in *Intake) ack(batch []item, stored int) {
 		}
 	}
 	in.release(len(batch))
+}
+
+// sendAcks writes the PUBACKs of batch in one write (pahoack); false means
+// none was written and each message is to be acknowledged through paho.
+func (in *Intake) sendAcks(batch []item) bool {
+	if in.opts.DisableDirectAck {
+		return false
+	}
+	in.ackIDs = in.ackIDs[:0]
+	for i := range batch {
+		if m := batch[i].msg; m.Qos() == 1 {
+			in.ackIDs = append(in.ackIDs, m.MessageID())
+		}
+	}
+	return in.acks.Send(in.ackIDs)
 }
 
 func (in *Intake) rejectedIn(batch []item) int {

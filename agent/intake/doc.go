@@ -9,7 +9,7 @@
 //	  decode, encode                       dedupe redeliveries, seq gaps
 //	  (blocks while all                    Append(raw + dead-letter records)
 //	   MaxInflight slots are               PUBACK every message, in order,
-//	   taken)                              in one write (see pubacks); free
+//	   taken)                              in one write (see pahoack); free
 //	                                       the slots
 //
 // A message holds a slot from the moment the handler accepts it until its

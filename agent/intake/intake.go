@@ -11,6 +11,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/edgespool/edgespool/agent/intake/pahoack"
 	"github.com/edgespool/edgespool/downsample"
 	"github.com/edgespool/edgespool/uplink"
 )
@@ -54,7 +55,8 @@ type Intake struct {
 	cancel   context.CancelFunc
 	tr       *tracker
 	state    connState
-	acks     pubacks // commit goroutine, and paho's opener/OnConnect
+	acks     pahoack.Writer // commit goroutine, and paho's opener/OnConnect
+	ackIDs   []uint16       // commit goroutine
 	closed   sync.Once
 
 	warnedQoS0 atomic.Bool

@@ -135,7 +135,7 @@ func TestIntakeStoresAcksAndDeadLetters(t *testing.T) {
 	if r := logs.Find("payload rejected"); len(r) != 1 || r[0].Attrs["reason"].String() != ReasonNotInteger {
 		t.Errorf("rejection debug records %v", r)
 	}
-	if got := in.acks.sent.Load(); got != n+2 {
+	if got := in.acks.Sent(); got != n+2 {
 		t.Errorf("%d PUBACKs written with the commits, want %d", got, n+2)
 	}
 	// Everything was acknowledged: a new session with the same id gets nothing.
@@ -233,5 +233,31 @@ func TestIntakeCountsQoS0Deliveries(t *testing.T) {
 				t.Fatalf("qos0 messages %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+func TestIntakeAcksThroughPahoWhenDirectAckIsDisabled(t *testing.T) {
+	b := testenv.Mosquitto(t)
+	app := &memSpool{}
+	in := startIntakeWith(t, Options{Broker: b.URL, DisableDirectAck: true}, app)
+	pub := publisher(t, b.URL)
+	const n = 50
+	for i := 1; i <= n; i++ {
+		pub.Publish("emergency_generator/g1", 1, false, reading("g1", i))
+	}
+	testenv.WaitFor(t, 10*time.Second, func() bool { return len(app.snapshot()) == n })
+	if err := in.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := in.acks.Sent(); got != 0 {
+		t.Fatalf("%d PUBACKs written directly with DisableDirectAck", got)
+	}
+	// paho acknowledged every message: a new session gets nothing.
+	app2 := &memSpool{}
+	in2 := startIntake(t, b.URL, app2, nil)
+	time.Sleep(500 * time.Millisecond)
+	in2.Stop(context.Background())
+	if got := len(app2.snapshot()); got != 0 {
+		t.Fatalf("redelivered %d acknowledged messages", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/edgespool/edgespool/agent/intake/pahoack"
 	"github.com/edgespool/edgespool/agent/mqttconn"
 )
 
@@ -58,7 +59,7 @@ func (in *Intake) Status() Status {
 }
 
 // ackLinger lets what paho writes one packet at a time (acknowledgements
-// while pubacks cannot be used) reach the broker in one write. The broker
+// while the direct PUBACK writer cannot be used, or is disabled) reach the broker in one write. The broker
 // only frees the in-flight window a millisecond later; no reading waits.
 const ackLinger = time.Millisecond
 
@@ -70,11 +71,15 @@ func (in *Intake) clientOptions() *mqtt.ClientOptions {
 		SetResumeSubs(false).SetKeepAlive(o.KeepAlive).SetPingTimeout(10 * time.Second).
 		SetConnectTimeout(o.ConnectTimeout).SetWriteTimeout(10 * time.Second).
 		SetAutoReconnect(true).SetConnectRetry(false).SetMaxReconnectInterval(o.ReconnectMax).
-		SetMaxResumePubInFlight(100).SetDefaultPublishHandler(in.handle).
-		SetCustomOpenConnectionFn(in.acks.opener(mqttconn.Options{Linger: ackLinger})).
-		SetStore(newInboundStore())
+		SetMaxResumePubInFlight(100).SetDefaultPublishHandler(in.handle)
+	if o.DisableDirectAck {
+		co.SetCustomOpenConnectionFn(mqttconn.Opener(mqttconn.Options{Linger: ackLinger}))
+	} else {
+		co.SetCustomOpenConnectionFn(in.acks.Opener(mqttconn.Options{Linger: ackLinger})).
+			SetStore(pahoack.NewStore())
+	}
 	co.SetOnConnectHandler(func(c mqtt.Client) {
-		in.acks.connected()
+		in.acks.Connected()
 		go in.subscribe(c)
 	})
 	co.SetConnectionNotificationHandler(in.notify)
