@@ -74,27 +74,32 @@ func fakeBroker(conn net.Conn, push <-chan packets.ControlPacket, acked chan<- u
 		if err != nil {
 			return
 		}
-		var reply packets.ControlPacket
-		switch p := cp.(type) {
-		case *packets.ConnectPacket:
-			reply = packets.NewControlPacket(packets.Connack)
-		case *packets.SubscribePacket:
-			sa := packets.NewControlPacket(packets.Suback).(*packets.SubackPacket)
-			sa.MessageID, sa.ReturnCodes = p.MessageID, []byte{1}
-			reply = sa
-		case *packets.PublishPacket:
-			pa := packets.NewControlPacket(packets.Puback).(*packets.PubackPacket)
-			pa.MessageID = p.MessageID
-			reply = pa
-		case *packets.PubackPacket:
-			acked <- p.MessageID
-		case *packets.PingreqPacket:
-			reply = packets.NewControlPacket(packets.Pingresp)
+		if pa, ok := cp.(*packets.PubackPacket); ok {
+			acked <- pa.MessageID
 		}
-		if reply != nil && reply.Write(conn) != nil {
+		if reply := replyTo(cp); reply != nil && reply.Write(conn) != nil {
 			return
 		}
 	}
+}
+
+// replyTo is the broker's answer to cp, nil for none.
+func replyTo(cp packets.ControlPacket) packets.ControlPacket {
+	switch p := cp.(type) {
+	case *packets.ConnectPacket:
+		return packets.NewControlPacket(packets.Connack)
+	case *packets.SubscribePacket:
+		sa := packets.NewControlPacket(packets.Suback).(*packets.SubackPacket)
+		sa.MessageID, sa.ReturnCodes = p.MessageID, []byte{1}
+		return sa
+	case *packets.PublishPacket:
+		pa := packets.NewControlPacket(packets.Puback).(*packets.PubackPacket)
+		pa.MessageID = p.MessageID
+		return pa
+	case *packets.PingreqPacket:
+		return packets.NewControlPacket(packets.Pingresp)
+	}
+	return nil
 }
 
 // pahoSession connects a paho client, configured as the intake configures
