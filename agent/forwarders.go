@@ -51,7 +51,7 @@ func (a *Agent) startForwarders() error {
 	m := uplink.NewMetrics(a.reg)
 	head := func(stream string) uint64 { return a.sp.Stats().Streams[stream].LastSeq }
 	for _, s := range a.sinks {
-		link := uplink.NewLink(s.Name(), uplink.LinkOptions{Logger: a.log.With("sink", s.Name()), Metrics: m})
+		link := uplink.NewLink(s.Name(), uplink.LinkOptions{Logger: a.log.With("component", "link"), Metrics: m}) // logs "sink" itself
 		for _, stream := range []string{downsample.StreamDownsampled, downsample.StreamRaw} {
 			f, err := uplink.NewForwarder(a.sp, s, uplink.ForwarderOptions{Stream: stream, Link: link,
 				Backoff: uplink.BackoffOptions{Min: a.cfg.Uplink.BackoffMin, Max: a.cfg.Uplink.BackoffMax},

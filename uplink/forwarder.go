@@ -121,7 +121,7 @@ func NewForwarder(log Log, sink Sink, o ForwarderOptions) (*Forwarder, error) {
 	f.deadLetters, f.dropped = m.deadLetters.With(l), m.dropped.With(l)
 	f.lagRecords, f.lagSeconds = m.lagRecords.With(l), m.lagSeconds.With(l)
 	f.sendSeconds, f.delay = m.sendSeconds.With(l), m.delay.With(l)
-	f.errs = m.errors.MustCurryWith(l)
+	f.errs = m.errorsFor(l)
 	f.st = ForwarderStatus{Sink: sink.Name(), Stream: o.Stream, Consumer: o.Consumer}
 	return f, nil
 }
@@ -279,7 +279,7 @@ func (f *Forwarder) noteSkipped(after uint64, b spool.Batch) {
 	f.mu.Lock()
 	f.st.Dropped += b.Skipped
 	f.mu.Unlock()
-	f.lg.Warn(fmt.Sprintf("%s: %d records dropped by the spool before they were sent", f.o.Consumer, b.Skipped),
+	f.lg.Warn("records dropped by the spool before they were sent",
 		"consumer", f.o.Consumer, "after", after, "dropped", b.Skipped)
 }
 
@@ -492,6 +492,6 @@ func (f *Forwarder) deadLetter(ctx context.Context, m Message, cause error) {
 	}
 	f.deadLetters.Inc()
 	f.st.DeadLetters++
-	f.lg.Warn(fmt.Sprintf("%s rejected %s record %d (%s), moved to %s: %v", f.sink.Name(), m.Stream, m.Seq,
-		m.Key, f.o.DeadLetterStream, cause), "seq", m.Seq, "key", m.Key, "class", ClassOf(cause).String())
+	f.lg.Warn("record rejected by the sink, moved to the dead-letter stream", "seq", m.Seq, "key", m.Key,
+		"moved_to", f.o.DeadLetterStream, "class", ClassOf(cause).String(), "err", cause)
 }

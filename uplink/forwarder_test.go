@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/edgespool/edgespool/agent/logging/logtest"
 	"github.com/edgespool/edgespool/downsample"
 	"github.com/edgespool/edgespool/spool"
 )
@@ -66,6 +67,15 @@ func newFwd(t *testing.T, l Log, s Sink, o ForwarderOptions) *Forwarder {
 	if o.Clock == nil {
 		o.Clock = newFakeClock()
 	}
+	// Every record also goes to a handler that fails the test on a key
+	// logged twice (the forwarder's own attributes and the caller's).
+	strict := logtest.New(t)
+	if o.Logger == nil {
+		o.Logger = slog.New(strict)
+	} else {
+		o.Logger = slog.New(slog.NewMultiHandler(o.Logger.Handler(), strict))
+	}
+	o.Logger = o.Logger.With("component", "forwarder") // as the agent does
 	f, err := NewForwarder(l, s, o)
 	if err != nil {
 		t.Fatal(err)

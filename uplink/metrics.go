@@ -19,7 +19,7 @@ type Metrics struct {
 	lagSeconds  *prometheus.GaugeVec   // sink, stream
 	sendSeconds *prometheus.HistogramVec
 	delay       *prometheus.HistogramVec // sink, stream
-	linkState   *prometheus.GaugeVec     // sink
+	linkState   *prometheus.GaugeVec     // sink, state
 
 	mu      sync.Mutex
 	running map[*Forwarder]struct{} // forwarders whose lag a scrape refreshes
@@ -48,7 +48,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Age of each record when the sink confirmed it: confirmation time minus the reading's event time.",
 			Buckets: DelayBuckets,
 		}, ss),
-		linkState: gauge("link_state", "Link state per sink: 0 up, 1 retrying, 2 down.", "sink"),
+		linkState: gauge("link_state", "1 for the link's current state (up, retrying, down), 0 for the other states; one link per sink.",
+			"sink", "state"),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.sentRecords, m.sentBytes, m.batches, m.errors,
@@ -57,6 +58,27 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}
 	}
 	return m
+}
+
+// errorsFor returns the error counters of one forwarder (labels sink and
+// stream), curried by class, with every class at 0.
+func (m *Metrics) errorsFor(l prometheus.Labels) *prometheus.CounterVec {
+	v := m.errors.MustCurryWith(l)
+	for c := range Class(len(classNames)) {
+		v.WithLabelValues(c.String())
+	}
+	return v
+}
+
+// setLinkState sets sink's link_state series: 1 for s, 0 for the others.
+func (m *Metrics) setLinkState(sink string, s LinkState) {
+	for st := range LinkState(len(linkStateNames)) {
+		v := 0.0
+		if st == s {
+			v = 1
+		}
+		m.linkState.WithLabelValues(sink, st.String()).Set(v)
+	}
 }
 
 // DelayBuckets are the bounds, in seconds, of the event-time delay
