@@ -33,10 +33,11 @@ func startedAgent(t *testing.T) *Agent {
 	cfg.Downsample.Enabled = true
 	log, _ := logtest.Logger(t)
 	a := New(cfg, log)
-	if err := a.start(context.Background()); err != nil {
+	r := newRunner(context.Background(), log)
+	if err := r.start(a.stages()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = a.shutdown() })
+	t.Cleanup(func() { _ = r.stop() })
 	return a
 }
 

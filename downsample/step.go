@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/backoff"
+	"github.com/edgespool/edgespool/agent/model"
 	"github.com/edgespool/edgespool/spool"
 )
 
@@ -13,7 +15,7 @@ import (
 // and the frontiers in its meta. Replaying from the cursor then reopens
 // exactly the windows that were open when the state was committed.
 func (e *Engine) recover() error {
-	seq, meta, err := e.log.Cursor(e.o.Consumer, StreamRaw)
+	seq, meta, err := e.log.Cursor(e.o.Consumer, model.StreamRaw)
 	if err != nil {
 		return fmt.Errorf("read cursor: %w", err)
 	}
@@ -41,11 +43,11 @@ func (e *Engine) step() (idle bool, err error) {
 			return false, err
 		}
 	}
-	b, err := e.log.ReadAfter(StreamRaw, e.pos, e.o.BatchSize)
+	b, err := e.log.ReadAfter(model.StreamRaw, e.pos, e.o.BatchSize)
 	if err != nil {
 		return false, fmt.Errorf("read raw: %w", err)
 	}
-	now := e.o.Now()
+	now := e.o.Clock.Now()
 	e.process(b, now)
 	// A batch that is not full reached the end of the stream: everything
 	// that has arrived is in the windows, so the clock may close them.
@@ -69,7 +71,7 @@ func (e *Engine) process(b spool.Batch, now time.Time) {
 	for i := range b.Records {
 		rec := &b.Records[i]
 		fresh := rec.Seq > e.counted
-		r, err := DecodeReading(rec.Value)
+		r, err := model.DecodeReading(rec.Value)
 		if err != nil {
 			if fresh {
 				corrupt++
@@ -120,11 +122,11 @@ func (e *Engine) commit(now time.Time) error {
 	}
 	e.recs = e.recs[:0]
 	for _, p := range e.pts {
-		e.recs = append(e.recs, spool.Record{Stream: StreamDownsampled, Key: p.GeneratorID, Time: p.Time,
-			Value: AppendPoint(nil, p)})
+		e.recs = append(e.recs, spool.Record{Stream: model.StreamDownsampled, Key: p.GeneratorID, Time: p.Time,
+			Value: model.AppendPoint(nil, p)})
 	}
 	e.meta = appendMeta(e.meta[:0], e.pos, e.w)
-	if err := e.log.Commit(e.o.Consumer, StreamRaw, ack, e.meta, e.recs); err != nil {
+	if err := e.log.Commit(e.o.Consumer, model.StreamRaw, ack, e.meta, e.recs); err != nil {
 		return fmt.Errorf("commit %d points, cursor %d: %w", len(e.recs), ack, err)
 	}
 	e.acked, e.lastCommit = ack, now
@@ -168,10 +170,9 @@ func (e *Engine) alarms() {
 // retrier runs a spool operation until it succeeds, backing off between
 // failures; it logs the first failure and the recovery once each.
 type retrier struct {
-	e      *Engine
-	delay  time.Duration
-	failed int
-	err    error // why do gave up, nil for a cancelled context
+	e   *Engine
+	bo  *backoff.Backoff
+	err error // why do gave up, nil for a cancelled context
 }
 
 func (r *retrier) do(ctx context.Context, op string, fn func() error) bool {
@@ -186,32 +187,20 @@ func (r *retrier) do(ctx context.Context, op string, fn func() error) bool {
 			r.err = fmt.Errorf("downsample: %w", err)
 			return false
 		}
-		if r.failed++; r.failed == 1 {
+		if r.bo.Failures() == 0 {
 			r.e.o.Logger.Error("downsample: spool operation failed, retrying", "op", op, "err", err)
 		}
-		if !sleep(ctx, r.delay) {
+		if r.bo.Wait(ctx) != nil {
 			return false
 		}
-		r.delay = min(2*r.delay, r.e.o.MaxRetryDelay)
 	}
 }
 
 func (r *retrier) recovered(op string) {
-	if r.failed > 0 {
-		r.e.o.Logger.Info("downsample: spool operation recovered", "op", op, "errors", r.failed)
+	if n := r.bo.Failures(); n > 0 {
+		r.e.o.Logger.Info("downsample: spool operation recovered", "op", op, "errors", n)
 	}
-	r.failed, r.delay = 0, r.e.o.RetryDelay
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	r.bo.Reset()
 }
 
 func cmpOr(a, b error) error {

@@ -9,11 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/model"
+
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/edgespool/edgespool/agent/intake/pahoack"
-	"github.com/edgespool/edgespool/downsample"
-	"github.com/edgespool/edgespool/uplink"
 )
 
 // ackSettle is how long Close waits between the last Ack and DISCONNECT.
@@ -58,6 +58,7 @@ type Intake struct {
 	acks     pahoack.Writer // commit goroutine, and paho's opener/OnConnect
 	ackIDs   []uint16       // commit goroutine
 	closed   sync.Once
+	bg       tracked // connect and subscribe goroutines; Close waits for them
 
 	warnedQoS0 atomic.Bool
 }
@@ -82,7 +83,7 @@ func (in *Intake) Client() mqtt.Client { return in.client }
 // Seed marks (generator, seq) as already stored, so that a redelivery of it
 // is recognised as a duplicate. Call it before Start with the tail of the
 // raw stream.
-func (in *Intake) Seed(r downsample.Reading) {
+func (in *Intake) Seed(r model.Reading) {
 	if r.Seq != 0 {
 		in.tr.seed(r.GeneratorID, r.Seq)
 	}
@@ -95,8 +96,8 @@ func (in *Intake) Start(ctx context.Context) error {
 		return ErrStopped
 	}
 	ctx, in.cancel = context.WithCancel(ctx)
-	go in.commitLoop(ctx)
-	go in.connectLoop(ctx)
+	go in.commitLoop(ctx) // Drain waits for it
+	in.bg.start(func(quit <-chan struct{}) { in.connectLoop(ctx, quit) })
 	return nil
 }
 
@@ -139,7 +140,9 @@ func (in *Intake) Close() {
 		// lost here only makes the broker redeliver (and dedupe drop) the
 		// reading.
 		time.Sleep(ackSettle)
+		in.bg.stop()
 		in.client.Disconnect(250)
+		in.bg.wait()
 		in.m.connected.Set(0)
 		in.m.subscribed.Set(0)
 		in.rejects.flush(in.log)
@@ -216,10 +219,48 @@ func (in *Intake) prepare(msg mqtt.Message, now time.Time) item {
 	it.recs = make([]Record, len(in.buf.Readings))
 	it.seqs = make([]uint64, len(in.buf.Readings))
 	for i, r := range in.buf.Readings {
-		it.recs[i] = Record{Stream: downsample.StreamRaw, Key: r.GeneratorID, Time: r.Time,
-			Value: downsample.AppendReading(make([]byte, 0, 64+len(r.GeneratorID)), r)}
+		it.recs[i] = Record{Stream: model.StreamRaw, Key: r.GeneratorID, Time: r.Time,
+			Value: model.AppendReading(make([]byte, 0, 64+len(r.GeneratorID)), r)}
 		it.seqs[i] = r.Seq
-		in.m.delay.Observe(uplink.AgeSeconds(now.UnixNano(), r.Time))
+		in.m.delay.Observe(model.AgeSeconds(now.UnixNano(), r.Time))
 	}
 	return it
 }
+
+// tracked runs background goroutines that stop and wait can end; start
+// after stop runs nothing.
+type tracked struct {
+	mu      sync.Mutex
+	wg      sync.WaitGroup
+	quit    chan struct{}
+	stopped bool
+}
+
+func (t *tracked) start(f func(quit <-chan struct{})) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
+	if t.quit == nil {
+		t.quit = make(chan struct{})
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		f(t.quit)
+	}()
+}
+
+func (t *tracked) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.stopped {
+		t.stopped = true
+		if t.quit != nil {
+			close(t.quit)
+		}
+	}
+}
+
+func (t *tracked) wait() { t.wg.Wait() }

@@ -80,7 +80,7 @@ func (in *Intake) clientOptions() *mqtt.ClientOptions {
 	}
 	co.SetOnConnectHandler(func(c mqtt.Client) {
 		in.acks.Connected()
-		go in.subscribe(c)
+		in.bg.start(func(quit <-chan struct{}) { in.subscribe(c, quit) })
 	})
 	co.SetConnectionNotificationHandler(in.notify)
 	return co
@@ -88,7 +88,7 @@ func (in *Intake) clientOptions() *mqtt.ClientOptions {
 
 // connectLoop makes the first connection, retrying with capped backoff;
 // later reconnects are paho's (AutoReconnect, capped by ReconnectMax).
-func (in *Intake) connectLoop(ctx context.Context) {
+func (in *Intake) connectLoop(ctx context.Context, quit <-chan struct{}) {
 	b := backoff{min: in.opts.ReconnectMin, max: in.opts.ReconnectMax}
 	for ctx.Err() == nil && !in.stopping.Load() {
 		tok := in.client.Connect()
@@ -99,6 +99,8 @@ func (in *Intake) connectLoop(ctx context.Context) {
 		select {
 		case <-time.After(b.next()):
 		case <-ctx.Done():
+		case <-quit:
+			return
 		}
 	}
 }
@@ -106,7 +108,7 @@ func (in *Intake) connectLoop(ctx context.Context) {
 // subscribe (re)subscribes every topic filter after each connect; the
 // persistent session keeps them anyway, but a new broker or a lost session
 // needs them.
-func (in *Intake) subscribe(c mqtt.Client) {
+func (in *Intake) subscribe(c mqtt.Client, quit <-chan struct{}) {
 	filters := make(map[string]byte, len(in.opts.Topics))
 	for _, t := range in.opts.Topics {
 		filters[t] = 1
@@ -119,7 +121,11 @@ func (in *Intake) subscribe(c mqtt.Client) {
 			return
 		}
 		in.setSubscribed(false, err)
-		time.Sleep(b.next())
+		select {
+		case <-time.After(b.next()):
+		case <-quit:
+			return
+		}
 	}
 }
 

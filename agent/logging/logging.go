@@ -67,6 +67,10 @@ func (l *Logger) Reload(level string) error {
 	return nil
 }
 
+// Reopen reopens the output file (after logrotate moved it) and keeps
+// the level.
+func (l *Logger) Reopen() error { return l.out.reopen() }
+
 // Close closes the output file, if any.
 func (l *Logger) Close() error { return l.out.close() }
 
