@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/edgespool/edgespool/agent/buildinfo"
 	"github.com/edgespool/edgespool/agent/config"
 	"github.com/edgespool/edgespool/agent/httpapi"
 	"github.com/edgespool/edgespool/agent/intake"
@@ -43,7 +44,8 @@ type Agent struct {
 // New prepares an agent; Run starts it.
 func New(cfg config.Config, log *slog.Logger) *Agent {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildinfo.Collector())
 	a := &Agent{cfg: cfg, log: log, reg: reg, notifier: nopNotifier{}}
 	a.live.Store(newLiveSettings(cfg))
 	return a
@@ -173,7 +175,7 @@ func (a *Agent) spoolOptions() spool.Options {
 	sc := a.cfg.Spool
 	o := spool.Options{MaxBytes: int64(sc.MaxBytes), MaxAge: sc.MaxAge, Consumers: a.consumers(),
 		CommitMaxRecords: sc.CommitMaxRecords, CommitMaxDelay: sc.CommitMaxDelay, NoSync: sc.NoSync,
-		Logger: a.log.With("component", "spool"), Registerer: a.reg}
+		Logger: a.log, Registerer: a.reg} // the spool adds component=spool itself
 	if sc.Overflow == "reject_new" {
 		o.Overflow = spool.RejectNew
 	}

@@ -18,7 +18,7 @@ func (a *Agent) intakeOptions() (intake.Options, error) {
 	m.Broker, m.Username, m.Password = moveUserinfo(m.Broker, m.Username, m.Password)
 	o := intake.Options{Broker: m.Broker, ClientID: m.ClientID, Username: m.Username, Password: m.Password,
 		Topics: m.Topics, KeepAlive: m.KeepAlive, ConnectTimeout: m.ConnectTimeout, ReconnectMax: m.ReconnectMax,
-		MaxInflight: m.MaxInflight, CommitMaxRecords: a.cfg.Spool.CommitMaxRecords,
+		MaxInflight: m.MaxInflight, CommitMaxRecords: a.cfg.Spool.CommitMaxRecords, DisableDirectAck: !m.DirectPuback,
 		Decoder:    intake.Decoder{MaxPayload: int(m.MaxPayload), MaxFuture: m.MaxFuture, Format: payloadFormat(m.PayloadFormat)},
 		Ignore:     alarmTopicMatcher(a.cfg.Downsample),
 		Logger:     a.log.With("component", "mqtt"),

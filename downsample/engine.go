@@ -152,7 +152,7 @@ func NewEngine(log Log, o EngineOptions) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("downsample options: %w", err)
 	}
-	m, err := newMetrics(o.Registerer)
+	m, err := newMetrics(o.Registerer, alarmLabels(o.Options))
 	if err != nil {
 		return nil, err
 	}

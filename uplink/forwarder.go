@@ -141,7 +141,7 @@ func NewForwarder(log Log, sink Sink, o ForwarderOptions) (*Forwarder, error) {
 	f.skipped, f.unchecked = m.skipped.With(l), m.unchecked.With(l)
 	f.lagRecords, f.lagSeconds = m.lagRecords.With(l), m.lagSeconds.With(l)
 	f.sendSeconds, f.delay = m.sendSeconds.With(l), m.delay.With(l)
-	f.errs = m.errors.MustCurryWith(l)
+	f.errs = m.errorsFor(l)
 	f.st = ForwarderStatus{Sink: sink.Name(), Stream: o.Stream, Consumer: o.Consumer}
 	return f, nil
 }
@@ -300,7 +300,7 @@ func (f *Forwarder) noteSkipped(after uint64, b spool.Batch) {
 	f.mu.Lock()
 	f.st.Dropped += b.Skipped
 	f.mu.Unlock()
-	f.lg.Warn(fmt.Sprintf("%s: %d records dropped by the spool before they were sent", f.o.Consumer, b.Skipped),
+	f.lg.Warn("records dropped by the spool before they were sent",
 		"consumer", f.o.Consumer, "after", after, "dropped", b.Skipped)
 }
 

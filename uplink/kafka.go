@@ -159,7 +159,7 @@ func (k *Kafka) newWriter(batchSize int, codec kafka.Compression) *kafka.Writer 
 		Compression:            codec,
 		AllowAutoTopicCreation: o.AutoCreateTopics,
 		ErrorLogger: kafka.LoggerFunc(func(format string, args ...any) {
-			o.Logger.Debug(fmt.Sprintf(format, args...), "sink", o.Name)
+			o.Logger.Debug("kafka client error", "sink", o.Name, "err", fmt.Sprintf(format, args...))
 		}),
 		Transport:  k.transport,
 		Completion: k.pos.completed,

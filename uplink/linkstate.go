@@ -105,7 +105,8 @@ func NewLink(name string, o LinkOptions) *Link {
 		l.m = NewMetrics(nil)
 	}
 	l.st.Sink = name
-	l.m.linkState.WithLabelValues(name).Set(float64(LinkUp))
+	l.m.setLinkState(name, LinkUp)
+	l.m.initProbes(name)
 	return l
 }
 
@@ -128,10 +129,10 @@ func (l *Link) success() {
 		return
 	}
 	now := l.clk.Now()
-	l.log.Info(fmt.Sprintf("%s link recovered after %d failures and %s", l.name, l.st.Failures,
-		now.Sub(l.st.FailingSince).Round(time.Second)), "sink", l.name)
+	l.log.Info("link recovered", "sink", l.name, "failures", l.st.Failures,
+		"failing_for", now.Sub(l.st.FailingSince).Round(time.Second).String())
 	l.st.State, l.st.Failures, l.st.FailingSince = LinkUp, 0, time.Time{}
-	l.m.linkState.WithLabelValues(l.name).Set(float64(LinkUp))
+	l.m.setLinkState(l.name, LinkUp)
 }
 
 // failure records a failed send; it logs when the state changes.
@@ -143,14 +144,13 @@ func (l *Link) failure(err error) {
 	l.st.LastError, l.st.LastErrorAt = err.Error(), now
 	if l.st.State == LinkUp {
 		l.st.State, l.st.FailingSince = LinkRetrying, now
-		l.log.Info(fmt.Sprintf("%s link retrying: %v", l.name, err), "sink", l.name)
+		l.log.Info("link retrying", "sink", l.name, "err", err)
 	}
 	if l.st.State == LinkRetrying && now.Sub(l.st.FailingSince) >= l.o.DownAfter {
 		l.st.State = LinkDown
-		l.log.Warn(fmt.Sprintf("%s link down: %v", l.name, err), "sink", l.name,
-			"failures", l.st.Failures)
+		l.log.Warn("link down", "sink", l.name, "failures", l.st.Failures, "err", err)
 	}
-	l.m.linkState.WithLabelValues(l.name).Set(float64(l.st.State))
+	l.m.setLinkState(l.name, l.st.State)
 }
 
 // rejected records an error about the data (not the link) for /status.

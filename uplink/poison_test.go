@@ -90,7 +90,7 @@ func TestForwarderSettlesARejectedBatchInOneSend(t *testing.T) {
 			t.Fatalf("dead letter %d: %+v %v", i, d, err)
 		}
 	}
-	if n := strings.Count(logs.String(), "moved to deadletter"); n != 4 {
+	if n := strings.Count(logs.String(), "moved_to=deadletter"); n != 4 {
 		t.Errorf("%d dead-letter log lines, want one per batch (4):\n%s", n, logs.String())
 	}
 	if st := f.Status(); st.DeadLetters != 1000 || st.Sent != 0 {
@@ -110,7 +110,7 @@ func TestForwarderIsolatedRecordsLoggedOncePerBatch(t *testing.T) {
 	if n := len(l.records(model.StreamDeadLetter)); n != 4 {
 		t.Fatalf("%d dead letters, want 4", n)
 	}
-	if n := strings.Count(logs.String(), "rejected 4 raw records (seq 3-90)"); n != 1 {
+	if n := strings.Count(logs.String(), "records=4 first_seq=3 last_seq=90"); n != 1 {
 		t.Errorf("want one line for the 4 isolated records:\n%s", logs.String())
 	}
 }

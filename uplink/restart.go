@@ -48,8 +48,8 @@ func (f *Forwarder) countUnchecked(n int, err error) {
 		return
 	}
 	f.unchecked.Add(float64(n))
-	f.lg.Warn(fmt.Sprintf("%s: cannot check which records after the cursor already reached %s, sending %d again: %v",
-		f.o.Consumer, f.sink.Name(), n, err), "records", n)
+	f.lg.Warn("cannot check which records after the cursor already reached the sink; sending them again",
+		"consumer", f.o.Consumer, "records", n, "err", err)
 }
 
 // pendingKeys returns the count, keys (generators) and last seq of the
@@ -89,8 +89,8 @@ func (f *Forwarder) dropDelivered(recs []spool.Record) []spool.Record {
 		out = append(out, r)
 	}
 	if n := len(recs) - len(out); n > 0 {
-		f.lg.Info(fmt.Sprintf("%s: %d records already reached %s before the restart; not sent again",
-			f.o.Consumer, n, f.sink.Name()), "records", n)
+		f.lg.Info("records that reached the sink before the restart are not sent again",
+			"consumer", f.o.Consumer, "records", n)
 	}
 	return out
 }

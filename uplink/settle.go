@@ -3,7 +3,6 @@ package uplink
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/edgespool/edgespool/agent/model"
 	"github.com/edgespool/edgespool/spool"
@@ -102,12 +101,11 @@ func (f *Forwarder) reportDeadLetters() {
 	s := f.dl
 	f.dl = letterSummary{}
 	if s.n > 0 {
-		f.lg.Warn(fmt.Sprintf("%s rejected %d %s records (seq %d-%d), moved to %s: %v", f.sink.Name(), s.n,
-			f.o.Stream, s.first, s.last, f.o.DeadLetterStream, s.cause),
-			"records", s.n, "first_seq", s.first, "last_seq", s.last, "class", ClassOf(s.cause).String())
+		f.lg.Warn("records rejected by the sink, moved to the dead-letter stream", "records", s.n,
+			"first_seq", s.first, "last_seq", s.last, "moved_to", f.o.DeadLetterStream,
+			"class", ClassOf(s.cause).String(), "err", s.cause)
 	}
 	if s.lost > 0 {
-		f.lg.Error(fmt.Sprintf("%d rejected %s records lost: dead-letter append failed", s.lost, f.o.Stream),
-			"records", s.lost, "first_seq", s.first, "last_seq", s.last, "reason", s.cause, "err", s.appendErr)
+		f.lg.Error("rejected records lost: dead-letter append failed", "records", s.lost, "first_seq", s.first, "last_seq", s.last, "reason", s.cause, "err", s.appendErr)
 	}
 }

@@ -97,11 +97,11 @@ func (h signalHandler) reload() {
 		h.log.Error("config not reloaded; the running configuration stays", "config", h.path, "err", err)
 		return
 	}
-	if err := h.log.Reload(cfg.Log.Level); err != nil {
+	if err := h.log.Reload(cfg.Log.Level); err != nil { // logs the new level itself
 		fmt.Fprintln(os.Stderr, "edgespool: reopen log:", err)
 	}
 	restart := h.agent.Reload(cfg)
-	h.log.Info("config reloaded", "level", cfg.Log.Level, "restart_needed", "["+strings.Join(restart, ",")+"]")
+	h.log.Info("config reloaded", "restart_needed", "["+strings.Join(restart, ",")+"]")
 }
 
 func (h signalHandler) notify(state string) {

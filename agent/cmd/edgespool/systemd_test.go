@@ -149,7 +149,7 @@ func TestSystemdNotifyReloadAndStop(t *testing.T) {
 	testenv.WaitFor(t, 10*time.Second, func() bool {
 		return strings.Contains(readFile(t, logPath), `msg="config reloaded"`)
 	})
-	if l := readFile(t, logPath); !strings.Contains(l, "restart_needed=[mqtt.keepalive]") || !strings.Contains(l, "level=debug") {
+	if l := readFile(t, logPath); !strings.Contains(l, "restart_needed=[mqtt.keepalive]") || !strings.Contains(l, "log_level=DEBUG") { // "level" is the record's own key
 		t.Errorf("reload log line does not name the key needing a restart:\n%s", l)
 	}
 
