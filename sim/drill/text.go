@@ -86,7 +86,7 @@ func writeSteps(w io.Writer, steps []StepResult) {
 	}
 	fmt.Fprint(tw, "step\tat\tfault\tpublished\tacked")
 	for _, s := range sinks {
-		fmt.Fprintf(tw, "\t%s delivered/dup/lost/reord", s)
+		fmt.Fprintf(tw, "\t%s delivered/dup/lost/reord", sinkKind(s))
 	}
 	fmt.Fprintln(tw, "\tmax backlog\tdrained after\tcounted")
 	for _, s := range steps {
@@ -114,4 +114,10 @@ func drainText(s StepResult) string {
 		return "never"
 	}
 	return s.DrainAfter.Round(100 * time.Millisecond).String()
+}
+
+// sinkKind is the first word of a sink's name ("kafka", "influxdb").
+func sinkKind(sink string) string {
+	kind, _, _ := strings.Cut(sink, " ")
+	return kind
 }
