@@ -142,7 +142,7 @@ func (s *site) drill(t *testing.T, name string, scale float64, window time.Durat
 		Links: Links{Toxiproxy: s.toxi.Addr, Kafka: Link{Proxies: []string{"kafka0"}},
 			InfluxDB: Link{Proxies: []string{"influxdb"}}},
 		Sinks: Sinks{
-			Kafka: KafkaSink{Brokers: s.kafka.Addrs, RawTopic: verify.DefaultRawTopic, DownTopic: verify.DefaultDownTopic},
+			Kafka:    KafkaSink{Brokers: s.kafka.Addrs, RawTopic: verify.DefaultRawTopic, DownTopic: verify.DefaultDownTopic},
 			InfluxDB: InfluxSink{URL: s.influx.URL, RawDB: verify.DefaultRawDB, DownDB: verify.DefaultDownDB},
 			Window:   window, Region: verify.DefaultRegion, Timeout: time.Minute,
 		},
