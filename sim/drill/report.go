@@ -31,7 +31,7 @@ func WriteHTML(w io.Writer, rec *Record) error {
 	for _, kv := range [][2]string{
 		{"started", m.Started.Format(time.RFC3339)}, {"ended", m.Ended.Format(time.RFC3339)}, {"host", m.Host},
 		{"agent", m.AgentVersion}, {"broker", m.BrokerVersion},
-		{"drill file sha256", m.DrillSHA256}, {"agent config", agentConfig(m) + " " + m.AgentSHA256},
+		{"drill file sha256", m.DrillSHA256}, {"agent config", agentConfigFull(m)},
 		{"seeds", fmt.Sprintf("fleet %d, schedule %d; scale %g", m.FleetSeed, m.ScheduleSeed, m.Scale)},
 		{"fleet", fmt.Sprintf("%d generators at %g readings/s, QoS %d", rec.Fleet.Generators, rec.Fleet.Rate, rec.Fleet.QoS)},
 		{"readings", fmt.Sprintf("%d published, %d acknowledged by the broker, %d lost; agent loss counters %.0f", v.Published, v.Acked, v.Lost, v.CountedTotal)},
@@ -51,6 +51,13 @@ func WriteHTML(w io.Writer, rec *Record) error {
 	b.WriteString("</body></html>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func agentConfigFull(m Meta) string {
+	if m.AgentConfig == "" {
+		return "not given"
+	}
+	return m.AgentConfig + " (sha256 " + m.AgentSHA256 + ")"
 }
 
 func esc(s string) string { return html.EscapeString(s) }

@@ -13,7 +13,7 @@ const (
 	plotLeft   = 96
 	plotRight  = 24
 	panelH     = 120
-	panelGap   = 22
+	panelGap   = 28
 	laneH      = 16
 	labelRowH  = 16
 	charWidth  = 6.3 // average width of an 11px character
@@ -79,7 +79,7 @@ func timelineSVG(rec *Record) string {
 	bottom := p.y
 	p.axis()
 	body.WriteString(p.b.String())
-	height := p.y + 8
+	height := p.y + 24
 	var out strings.Builder
 	fmt.Fprintf(&out, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" viewBox="0 0 %d %.0f" font-size="%d" role="img" aria-label="drill timeline">`,
 		plotWidth, height, plotWidth, height, seriesFont)
@@ -177,7 +177,7 @@ func actionMarks(p *plot, events []Event, top, bottom float64) string {
 		x := p.x(e.At)
 		if e.Op == "publishing done" {
 			fmt.Fprintf(&b, `<g class="phase"><line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#57606a" stroke-dasharray="2 3"/>`, x, top, x, bottom)
-			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#57606a" text-anchor="end">publishing ended, drain</text></g>`, x-3, bottom-4)
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#57606a" text-anchor="end">publishing ended; drain →</text></g>`, x-3, bottom+40)
 			continue
 		}
 		fmt.Fprintf(&b, `<line class="action" data-op="%s" data-at="%.1f" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#1d232a" stroke-width="1.5"><title>%s %s at %.1fs</title></line>`,

@@ -181,7 +181,7 @@ func (p *plot) axis() {
 		fmt.Fprintf(&p.b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#57606a"/><text x="%.1f" y="%.1f" text-anchor="middle" fill="#57606a">%s</text>`,
 			x, y, x, y+4, x, y+17, clock(t))
 	}
-	fmt.Fprintf(&p.b, `<text x="%d" y="%.1f" text-anchor="end" fill="#57606a">time (m:ss)</text></g>`, plotLeft-6, y+17)
+	fmt.Fprintf(&p.b, `<text x="%d" y="%.1f" text-anchor="end" fill="#57606a">time (m:ss)</text></g>`, plotLeft-16, y+4)
 	p.y = y + 22
 }
 

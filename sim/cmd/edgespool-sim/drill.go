@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/edgespool/edgespool/sim/drill"
@@ -17,6 +18,7 @@ var errDrillFailed = errors.New("drill failed: see the verdict")
 
 type drillFlags struct {
 	dir, level  string
+	render      string
 	scale       float64
 	jsonOut     bool
 	planOnly    bool
@@ -32,8 +34,12 @@ func drillCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&f.planOnly, "plan", false, "print the fault schedule and exit")
 	fs.BoolVar(&f.showExample, "print", false, "print the drill file (e.g. a shipped one, to copy and adapt) and exit")
 	fs.StringVar(&f.level, "log-level", "warn", "log level of the components: debug, info, warn, error")
+	fs.StringVar(&f.render, "render", "", "instead of running: print the summary of a record.json and write its report.html beside it")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if f.render != "" {
+		return renderRecord(f.render, stdout)
 	}
 	if fs.NArg() < 1 {
 		return fmt.Errorf("%w: give a drill file or one of %s", errUsage, strings.Join(drill.Examples(), ", "))
@@ -106,6 +112,32 @@ func runDrill(ctx context.Context, d *drill.Drill, f drillFlags, stdout, stderr 
 	if err != nil {
 		return err
 	}
+	if !rec.Verdict.OK {
+		return errDrillFailed
+	}
+	return nil
+}
+
+// renderRecord prints a record's summary and writes its report beside it.
+func renderRecord(path string, stdout io.Writer) error {
+	rec, err := drill.ReadRecord(path)
+	if err != nil {
+		return err
+	}
+	out := filepath.Join(filepath.Dir(path), drill.ReportFile)
+	f, err := os.Create(out)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	err = drill.WriteHTML(f, rec)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	rec.WriteText(stdout)
+	fmt.Fprintf(stdout, "report: %s\n", out)
 	if !rec.Verdict.OK {
 		return errDrillFailed
 	}
