@@ -126,14 +126,7 @@ http:
 // drill returns a shipped drill, scaled, pointed at the site.
 func (s *site) drill(t *testing.T, name string, scale float64, window time.Duration) *Drill {
 	t.Helper()
-	src, err := Example(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := Parse(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := mustExample(t, name)
 	d.Scale(scale)
 	d.DrainTimeout = 90 * time.Second
 	d.Site = Site{

@@ -57,7 +57,7 @@ func (r *runner) do(ctx context.Context, a Action) {
 	case err != nil:
 		line += " FAILED: " + ev.Error
 	}
-	fmt.Fprintln(r.o.Out, line)
+	r.println(line)
 }
 
 func (r *runner) act(ctx context.Context, a Action) (string, error) {
@@ -190,7 +190,7 @@ func (r *runner) note(op, detail string) {
 	if detail != "" {
 		line += ": " + detail
 	}
-	fmt.Fprintln(r.o.Out, line)
+	r.println(line)
 }
 
 // recover leaves the site whole after the timeline: every link restored,

@@ -32,7 +32,6 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Out == nil {
 		o.Out = os.Stdout
 	}
-	o.Out = &syncWriter{w: o.Out}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -70,6 +69,7 @@ type runner struct {
 	fl            *fleet.Fleet
 	cmdLog        *os.File
 
+	outMu     sync.Mutex // serialises lines on Options.Out
 	mu        sync.Mutex
 	linkState map[string]string // what the drill did to each link
 	events    []Event
@@ -184,10 +184,10 @@ func (r *runner) waitAgent(ctx context.Context, wait time.Duration) error {
 
 func (r *runner) describe() {
 	d := r.d
-	fmt.Fprintf(r.o.Out, "drill %q: %d generators at %v readings/s for %v, QoS %d; %d faults; output in %s\n",
-		d.Name, d.Fleet.Generators, d.Fleet.Rate, d.Duration, d.Fleet.QoS, len(r.plan.Steps)-1, r.o.Dir)
+	r.println(fmt.Sprintf("drill %q: %d generators at %v readings/s for %v, QoS %d; %d faults; output in %s",
+		d.Name, d.Fleet.Generators, d.Fleet.Rate, d.Duration, d.Fleet.QoS, len(r.plan.Steps)-1, r.o.Dir))
 	for _, s := range r.plan.Steps[1:] {
-		fmt.Fprintf(r.o.Out, "  at %-8v %s\n", s.Start, s.Label)
+		r.println(fmt.Sprintf("  at %-8v %s", s.Start, s.Label))
 	}
 }
 
@@ -223,25 +223,15 @@ func closePubs(pubs []fleet.Publisher, drain time.Duration) error {
 // elapsed is the time since the drill started publishing.
 func (r *runner) elapsed() time.Duration { return time.Since(r.start) }
 
+// sleepCtx sleeps d; false when ctx ended first.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return fleet.SystemClock{}.Sleep(ctx, d) == nil
 }
 
-// syncWriter serialises the live line, the timeline and the summary.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
+// println writes one line of the live output (the sampler and the
+// timeline write concurrently).
+func (r *runner) println(line string) {
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	fmt.Fprintln(r.o.Out, line)
 }

@@ -49,7 +49,7 @@ func (r *runner) sampleEvery(ctx context.Context) (stop func()) {
 				r.mu.Lock()
 				r.samples = append(r.samples, s)
 				r.mu.Unlock()
-				fmt.Fprintln(r.o.Out, s.line())
+				r.println(s.line())
 			}
 		}
 	}()
