@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -175,8 +177,10 @@ func TestDrillQuick(t *testing.T) {
 	if keep := os.Getenv("EDGESPOOL_DRILL_DIR"); keep != "" {
 		dir = keep // to look at the report afterwards
 	}
-	rec, err := Run(context.Background(), d, Options{Dir: dir, Out: &out, Broker: s.brokerControl(), Scale: 0.25})
-	t.Logf("drill output:\n%s", out.String())
+	var logs lockedBuffer // the simulator's warnings (reconnects, republished messages)
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	rec, err := Run(context.Background(), d, Options{Dir: dir, Out: &out, Logger: log, Broker: s.brokerControl(), Scale: 0.25})
+	t.Logf("drill output:\n%s\nsimulator warnings:\n%s", out.String(), logs.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,4 +337,22 @@ func TestDrillLossyBrokerFails(t *testing.T) {
 	if v.Counted[metricSeqGaps] == 0 {
 		t.Errorf("the agent's seq gap counter did not move: %v", v.Counted)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -153,7 +153,11 @@ func (r *runner) exercise(ctx context.Context, rec *Record) error {
 	runErr := r.fl.Run(ctx)
 	closeErr := closePubs(pubs, time.Minute)
 	wg.Wait()
-	r.note("publishing done", "")
+	var republished uint64
+	for _, p := range pubs {
+		republished += p.(*fleet.MQTTPublisher).Stats().Republished
+	}
+	r.note("publishing done", fmt.Sprintf("%d messages published again by the simulator (not acknowledged in time)", republished))
 	if err := errors.Join(runErr, lw.Flush()); err != nil || ctx.Err() != nil {
 		return errors.Join(err, ctx.Err())
 	}
