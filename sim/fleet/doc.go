@@ -9,5 +9,8 @@
 // scheduling. Pacing (Pacer) runs on an injected Clock. The MQTT side
 // (MQTTPublisher) publishes at QoS 1 with a bounded window of unacknowledged
 // messages, reconnects forever and never renumbers a reading, so sequence
-// numbers stay monotone per device across reconnects.
+// numbers stay monotone per device across reconnects. It drives its own
+// reconnects: after one, the unacknowledged messages go out again, in
+// order, before any new message, so the publisher never reorders its own
+// messages (a subscriber may see duplicates, not reorders).
 package fleet
