@@ -63,13 +63,14 @@ type MQTTPublisher struct {
 
 	window chan struct{} // one slot per unacknowledged message
 
-	mu     sync.Mutex
-	c      mqtt.Client // current connection
-	gen    uint64      // number of c
-	up     bool        // c is connected and its sender running
-	queue  []*inflight // unacknowledged messages in publish order
-	queued uint64      // messages ever queued: numbers them
-	closed bool
+	mu      sync.Mutex
+	c       mqtt.Client // current connection
+	gen     uint64      // number of c
+	up      bool        // c is connected and its sender running
+	upSince time.Time   // when c came up
+	queue   []*inflight // unacknowledged messages in publish order
+	queued  uint64      // messages ever queued: numbers them
+	closed  bool
 
 	published, acked, republished, reconnects atomic.Uint64
 }

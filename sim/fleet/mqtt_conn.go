@@ -127,13 +127,21 @@ func (p *MQTTPublisher) failLocked(gen uint64, err error) {
 	p.up = false
 	p.cond.Broadcast() // the connection's sender exits
 	p.o.Logger.Warn("mqtt connection lost; reconnecting", "err", err, "unacknowledged", len(p.queue))
-	go p.reconnect(p.c)
+	go p.reconnect(p.c, time.Since(p.upSince) < maxRetryInterval)
 }
 
 // reconnect replaces the failed connection old until a new one is up, or
-// the publisher is aborted.
-func (p *MQTTPublisher) reconnect(old mqtt.Client) {
+// the publisher is aborted. After a short-lived connection it pauses first,
+// so a broker that drops every connection is not hammered.
+func (p *MQTTPublisher) reconnect(old mqtt.Client, pause bool) {
 	old.Disconnect(0) // completes its tokens, with errors unless acknowledged
+	if pause {
+		select {
+		case <-time.After(minRetryInterval):
+		case <-p.life.Done():
+			return
+		}
+	}
 	c, gen, err := p.connect(p.life)
 	if err != nil {
 		return
@@ -152,7 +160,7 @@ func (p *MQTTPublisher) reconnect(old mqtt.Client) {
 // resumeLocked makes c (connection gen) the current connection and starts
 // its sender.
 func (p *MQTTPublisher) resumeLocked(c mqtt.Client, gen uint64) {
-	p.c, p.gen, p.up = c, gen, true
+	p.c, p.gen, p.up, p.upSince = c, gen, true, time.Now()
 	go p.send(c, gen)
 }
 
