@@ -131,7 +131,12 @@ func (in *Intake) ack(batch []item, stored int) {
 		default:
 			in.m.rejected[it.reason].Inc()
 		}
-		if !written {
+		if written {
+			continue
+		}
+		if ra, ok := it.msg.(RejectAcker); ok && it.reason != "" && it.reason != "ignored" {
+			ra.AckRejected(it.reason)
+		} else {
 			it.msg.Ack()
 		}
 	}

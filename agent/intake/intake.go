@@ -23,7 +23,7 @@ var ErrStopped = errors.New("intake stopped")
 
 // item is one MQTT message on its way to the spool.
 type item struct {
-	msg    mqtt.Message
+	msg    Message
 	recs   []Record // raw readings, or one dead-letter record
 	seqs   []uint64 // seq per raw record (0 = none)
 	reason string   // rejection reason; "" when accepted
@@ -53,6 +53,8 @@ type Intake struct {
 	closed   sync.Once
 
 	warnedQoS0 atomic.Bool
+	local      bool // NewLocal: no subscription, fed through Submit
+	started    atomic.Bool
 }
 
 // New prepares an Intake writing into app; nothing connects before Start.
@@ -68,7 +70,18 @@ func New(app Appender, o Options) (*Intake, error) {
 	return in, nil
 }
 
-// Client is the MQTT client, for publishing (alarms) on the same session.
+// NewLocal prepares an Intake without a subscription: an embedded broker
+// hands it messages through Submit. Options about the broker connection
+// are ignored.
+func NewLocal(app Appender, o Options) *Intake {
+	o = o.withDefaults()
+	return &Intake{opts: o, app: app, log: o.Logger, m: newMetrics(o.Registerer), dec: o.Decoder,
+		queue: make(chan item, o.MaxInflight), stopCh: make(chan struct{}), done: make(chan struct{}),
+		tr: newTracker(), local: true}
+}
+
+// Client is the MQTT client, for publishing (alarms) on the same session;
+// nil for a local intake.
 func (in *Intake) Client() mqtt.Client { return in.client }
 
 // Seed marks (generator, seq) as already stored, so that a redelivery of it
@@ -88,7 +101,10 @@ func (in *Intake) Start(ctx context.Context) error {
 	}
 	ctx, in.cancel = context.WithCancel(ctx)
 	go in.commitLoop(ctx)
-	go in.connectLoop(ctx)
+	in.started.Store(true)
+	if !in.local {
+		go in.connectLoop(ctx)
+	}
 	return nil
 }
 
@@ -126,6 +142,9 @@ func (in *Intake) Drain(ctx context.Context) error {
 func (in *Intake) Close() {
 	in.closed.Do(func() {
 		in.stopping.Store(true)
+		if in.local {
+			return
+		}
 		// Acks travel through paho's goroutines after Ack returns, and the
 		// DISCONNECT packet may overtake them; give them a moment. An ack
 		// lost here only makes the broker redeliver (and dedupe drop) the
@@ -139,9 +158,16 @@ func (in *Intake) Close() {
 }
 
 // handle runs on the paho router goroutine, in delivery order.
-func (in *Intake) handle(_ mqtt.Client, msg mqtt.Message) {
+func (in *Intake) handle(_ mqtt.Client, msg mqtt.Message) { in.Submit(msg) }
+
+// Submit decodes msg and queues it for the next group commit, blocking
+// while MaxInflight messages wait (backpressure). It returns false, and msg
+// will never be acknowledged, once the intake is stopping. Messages of one
+// publisher must be submitted from one goroutine, in arrival order; calls
+// from several goroutines are safe.
+func (in *Intake) Submit(msg Message) bool {
 	if in.stopping.Load() {
-		return // not acknowledged: the broker redelivers it to the next session
+		return false // not acknowledged: the publisher sends it again
 	}
 	in.m.messages.Inc()
 	if msg.Qos() == 0 {
@@ -151,22 +177,24 @@ func (in *Intake) handle(_ mqtt.Client, msg mqtt.Message) {
 	in.m.inflight.Inc()
 	select {
 	case in.queue <- it:
+		return true
 	case <-in.stopCh:
 		in.m.inflight.Dec()
+		return false
 	}
 }
 
 // noteQoS0 counts a message delivered at QoS 0 and warns about the first.
 func (in *Intake) noteQoS0(topic string) {
 	in.m.qos0.Inc()
-	if !in.warnedQoS0.Swap(true) {
+	if !in.local && !in.warnedQoS0.Swap(true) { // the embedded broker warns per client
 		in.log.Warn("mqtt: broker delivers messages at QoS 0; they are not redelivered if the agent stops before "+
 			"committing them: publish at QoS 1, or set upgrade_outgoing_qos true on Mosquitto", "topic", topic)
 	}
 }
 
 // prepare decodes and encodes one message into spool records.
-func (in *Intake) prepare(msg mqtt.Message, now time.Time) item {
+func (in *Intake) prepare(msg Message, now time.Time) item {
 	it := item{msg: msg}
 	topic := msg.Topic()
 	if in.opts.Ignore != nil && in.opts.Ignore(topic) {
