@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/edgespool/edgespool/agent/broker"
 	"github.com/edgespool/edgespool/agent/config"
 	"github.com/edgespool/edgespool/agent/httpapi"
 	"github.com/edgespool/edgespool/agent/intake"
@@ -33,6 +34,7 @@ type Agent struct {
 	sinks   []uplink.Sink
 	http    *httpapi.Server
 	monitor *spoolMonitor
+	broker  *broker.Broker // broker mode only
 }
 
 // New prepares an agent; Run starts it.
@@ -64,11 +66,7 @@ func (a *Agent) start(ctx context.Context) error {
 	if a.sp, err = a.openSpool(); err != nil {
 		return err
 	}
-	inOpts, err := a.intakeOptions()
-	if err != nil {
-		return err
-	}
-	if a.in, err = intake.New(a.sp, inOpts); err != nil {
+	if a.in, err = a.newIntake(); err != nil {
 		return err
 	}
 	if err = a.startHTTP(); err != nil {
@@ -106,7 +104,10 @@ func (a *Agent) startIntake(ctx context.Context) error {
 	}
 	a.log.Debug("duplicate detection seeded from the spool", "readings", n)
 	// The intake outlives ctx: Stop flushes it during shutdown.
-	return a.in.Start(context.WithoutCancel(ctx))
+	if err := a.in.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	return a.startBroker(ctx)
 }
 
 // shutdown stops inputs first and returns the first error.
@@ -132,7 +133,7 @@ func (a *Agent) shutdown() error {
 
 // closeAll closes sinks, the HTTP endpoint and the spool.
 func (a *Agent) closeAll() error {
-	var errs []error
+	errs := []error{a.closeBroker()}
 	for _, s := range a.sinks {
 		errs = append(errs, s.Close())
 	}

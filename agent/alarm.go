@@ -12,12 +12,30 @@ import (
 	"github.com/edgespool/edgespool/downsample"
 )
 
+// alarmPublishFunc publishes one message at QoS 1 and returns once the
+// broker has it (or ctx ends).
+type alarmPublishFunc func(ctx context.Context, topic string, payload []byte, retain bool) error
+
 // alarmPublisher publishes alarm state changes as retained QoS 1 messages
-// on the local broker, over the intake's MQTT session.
+// on the local broker: the site's (over the intake's MQTT session) or the
+// embedded one (in-process).
 type alarmPublisher struct {
-	client   mqtt.Client
+	publish  alarmPublishFunc
 	template string // e.g. emergency_generator/{generatorID}/alarm
 	retain   bool
+}
+
+// pahoPublish publishes over a paho client, waiting for the PUBACK.
+func pahoPublish(c mqtt.Client) alarmPublishFunc {
+	return func(ctx context.Context, topic string, payload []byte, retain bool) error {
+		tok := c.Publish(topic, 1, retain, payload)
+		select {
+		case <-tok.Done():
+			return tok.Error()
+		case <-ctx.Done():
+			return errors.Join(errors.New("alarm publish not confirmed"), ctx.Err())
+		}
+	}
 }
 
 // PublishAlarm implements downsample.AlarmPublisher.
@@ -29,13 +47,7 @@ func (p *alarmPublisher) PublishAlarm(ctx context.Context, a downsample.Alarm) e
 		return err
 	}
 	topic := strings.ReplaceAll(p.template, "{generatorID}", a.GeneratorID)
-	tok := p.client.Publish(topic, 1, p.retain, payload)
-	select {
-	case <-tok.Done():
-		return tok.Error()
-	case <-ctx.Done():
-		return errors.Join(errors.New("alarm publish not confirmed"), ctx.Err())
-	}
+	return p.publish(ctx, topic, payload, p.retain)
 }
 
 // startDownsample runs the engine on its own cursor of the raw stream.
@@ -50,7 +62,7 @@ func (a *Agent) startDownsample() error {
 			Threshold: d.Alarm.Threshold, Label: d.Alarm.On}}},
 		Consumer: ConsumerDownsample, Logger: a.log.With("component", "downsample"), Registerer: a.reg}
 	if d.AlarmTopic != "" {
-		o.Publisher = &alarmPublisher{client: a.in.Client(), template: d.AlarmTopic, retain: d.AlarmRetain}
+		o.Publisher = &alarmPublisher{publish: a.alarmSink(), template: d.AlarmTopic, retain: d.AlarmRetain}
 	}
 	e, err := downsample.NewEngine(a.sp, o)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/broker"
 	"github.com/edgespool/edgespool/agent/buildinfo"
 	"github.com/edgespool/edgespool/agent/httpapi"
 	"github.com/edgespool/edgespool/agent/intake"
@@ -18,6 +19,7 @@ type Status struct {
 	StartedAt time.Time                `json:"started_at"`
 	Ready     bool                     `json:"ready"`
 	MQTT      intake.Status            `json:"mqtt"`
+	Broker    *broker.Status           `json:"broker,omitempty"` // broker mode only
 	Spool     SpoolStatus              `json:"spool"`
 	Sinks     []uplink.ForwarderStatus `json:"sinks"`
 }
@@ -46,6 +48,10 @@ func (a *Agent) Status() Status {
 	if a.in != nil {
 		st.MQTT = a.in.Status()
 	}
+	if a.broker != nil {
+		bs := a.broker.Status()
+		st.Broker = &bs
+	}
 	if a.sp != nil {
 		st.Spool = NewSpoolStatus(a.cfg.Spool.Path, a.sp.Stats())
 	}
@@ -72,7 +78,7 @@ func (a *Agent) Ready() error {
 	switch {
 	case a.sp == nil:
 		return errors.New("spool not open")
-	case a.in == nil || !a.in.Ready():
+	case !a.intakeReady():
 		return errors.New("mqtt not connected and subscribed")
 	}
 	return nil

@@ -31,6 +31,7 @@ type Config struct {
 	Downsample Downsample `yaml:"downsample"`
 	HTTP       HTTP       `yaml:"http"`
 	Log        Log        `yaml:"log"`
+	Broker     Broker     `yaml:"broker"`
 }
 
 // TLS is a client TLS setup, shared by MQTT, Kafka and InfluxDB.
@@ -167,8 +168,9 @@ func Default() Config {
 		Downsample: Downsample{Enabled: true, Window: time.Minute, AllowedLateness: 5 * time.Second,
 			IdleClose: 2 * time.Minute, Region: "US", AlarmTopic: "emergency_generator/{generatorID}/alarm",
 			AlarmRetain: true, Alarm: AlarmRule{Field: "fuel", Op: "<", Threshold: 500, On: "refuel", Off: "no action"}},
-		HTTP: HTTP{Listen: "127.0.0.1:9273"},
-		Log:  Log{Level: "info", Format: "text"},
+		HTTP:   HTTP{Listen: "127.0.0.1:9273"},
+		Log:    Log{Level: "info", Format: "text"},
+		Broker: DefaultBroker(),
 	}
 }
 
