@@ -17,8 +17,11 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
-// ErrNoListeners is returned by New without a listener.
-var ErrNoListeners = errors.New("broker: no listener")
+// Errors of New and Close.
+var (
+	ErrNoListeners = errors.New("broker: no listener")
+	ErrClosed      = errors.New("broker: already closed")
+)
 
 // Broker is the embedded MQTT broker. See the package doc.
 type Broker struct {
@@ -140,16 +143,19 @@ func (b *Broker) Publish(topic string, payload []byte, retain bool) error {
 // intake committed, disconnects every client and saves the retained
 // messages. Call it after the intake's Drain.
 func (b *Broker) Close() error {
-	b.stopOnce.Do(func() { close(b.stop) })
-	b.wg.Wait()
-	b.conns.Range(func(_, v any) bool {
-		v.(*conn).flushPending()
-		return true
+	err := ErrClosed
+	b.stopOnce.Do(func() {
+		close(b.stop)
+		b.wg.Wait()
+		b.conns.Range(func(_, v any) bool {
+			v.(*conn).flushPending()
+			return true
+		})
+		err = b.server.Close()
+		if b.retained != nil {
+			err = errors.Join(err, b.retained.Stop())
+		}
 	})
-	err := b.server.Close()
-	if b.retained != nil {
-		err = errors.Join(err, b.retained.Stop())
-	}
 	return err
 }
 

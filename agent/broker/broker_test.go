@@ -61,7 +61,7 @@ func startBroker(tb testing.TB, sink Sink, o Options) (*Broker, string) {
 	if err := b.Start(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { _ = b.Close() })
+	tb.Cleanup(func() { _ = b.Close() }) // ErrClosed after a test's own Close
 	return b, b.Addrs()["tcp0"]
 }
 

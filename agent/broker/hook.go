@@ -3,6 +3,7 @@ package broker
 import (
 	"bytes"
 	"errors"
+	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -25,7 +26,7 @@ func (h *hook) Provides(b byte) bool {
 
 // OnConnect refuses a connection beyond MaxConnections.
 func (h *hook) OnConnect(cl *mqtt.Client, _ packets.Packet) error {
-	if h.b.open.Load() < int64(h.b.o.MaxConnections) {
+	if atomic.LoadInt64(&h.b.server.Info.ClientsConnected) < int64(h.b.o.MaxConnections) {
 		return nil
 	}
 	h.b.limited(LimitConnections, "connection refused: broker.max_connections reached",

@@ -34,6 +34,7 @@ type Options struct {
 	AllowAnonymous bool
 	// Publish and Subscribe are the topic filters of users without rules
 	// of their own and of anonymous clients; {username} stands for the user.
+	// nil: emergency_generator/+ and emergency_generator/#; empty: none.
 	Publish, Subscribe []string
 
 	MaxConnections int     // default 1000
@@ -59,6 +60,12 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
+	if o.Publish == nil {
+		o.Publish = []string{"emergency_generator/+"}
+	}
+	if o.Subscribe == nil {
+		o.Subscribe = []string{"emergency_generator/#"}
+	}
 	if o.MaxConnections <= 0 {
 		o.MaxConnections = 1000
 	}
