@@ -45,12 +45,11 @@ type StreamStatus struct {
 func (a *Agent) Status() Status {
 	st := Status{Version: buildinfo.Get().Version, StartedAt: a.started, Ready: a.Ready() == nil,
 		Sinks: []uplink.ForwarderStatus{}}
-	if a.in != nil {
-		st.MQTT = a.in.Status()
-	}
 	if a.broker != nil {
 		bs := a.broker.Status()
 		st.Broker = &bs
+	} else if a.in != nil {
+		st.MQTT = a.in.Status()
 	}
 	if a.sp != nil {
 		st.Spool = NewSpoolStatus(a.cfg.Spool.Path, a.sp.Stats())

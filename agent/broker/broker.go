@@ -163,12 +163,16 @@ func (b *Broker) Close() error {
 type Status struct {
 	Listeners   map[string]string `json:"listeners"`
 	Connections int64             `json:"connections"`
-	Retained    int               `json:"retained"`
+	Retained    int               `json:"retained"` // kept across restarts (not $SYS)
 }
 
 // Status returns the live state.
 func (b *Broker) Status() Status {
-	return Status{Listeners: b.Addrs(), Connections: b.open.Load(), Retained: b.server.Topics.Retained.Len()}
+	st := Status{Listeners: b.Addrs(), Connections: b.open.Load()}
+	if b.retained != nil {
+		st.Retained = b.retained.count()
+	}
+	return st
 }
 
 func (b *Broker) conn(cl *mqtt.Client) *conn {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,6 +64,12 @@ func newRetainedHook(path string, flush time.Duration, log *slog.Logger, m *metr
 	return h, nil
 }
 
+func (h *retainedHook) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.msgs)
+}
+
 func (h *retainedHook) ID() string { return "edgespool-retained" }
 
 func (h *retainedHook) Provides(b byte) bool {
@@ -83,6 +90,9 @@ func (h *retainedHook) restore(idx *mqtt.TopicsIndex) {
 
 // OnRetainMessage records a retained message, or its removal (empty payload).
 func (h *retainedHook) OnRetainMessage(_ *mqtt.Client, pk packets.Packet, _ int64) {
+	if strings.HasPrefix(pk.TopicName, "$") {
+		return // the server's own ($SYS)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(pk.Payload) == 0 {

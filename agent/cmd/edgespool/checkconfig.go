@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 )
 
 func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
@@ -19,7 +20,11 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) error {
 	case cfg.InfluxDB.Enabled:
 		sinks = "influxdb"
 	}
-	fmt.Fprintf(stdout, "%s: ok (broker %s, spool %s, cap %s, sinks: %s, downsample: %v)\n",
-		path, cfg.MQTT.Broker, cfg.Spool.Path, cfg.Spool.MaxBytes, sinks, cfg.Downsample.Enabled)
+	intake := "broker " + cfg.MQTT.Broker
+	if cfg.Broker.Enabled() {
+		intake = "embedded broker on " + strings.Join(cfg.Broker.Listen, " ")
+	}
+	fmt.Fprintf(stdout, "%s: ok (%s, spool %s, cap %s, sinks: %s, downsample: %v)\n",
+		path, intake, cfg.Spool.Path, cfg.Spool.MaxBytes, sinks, cfg.Downsample.Enabled)
 	return nil
 }
