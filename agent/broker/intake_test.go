@@ -47,7 +47,7 @@ func reading(gen string, seq int) string {
 func lastSeq(sp *spool.Spool, stream string) uint64 { return sp.Stats().Streams[stream].LastSeq }
 
 // Readings from pipelined QoS 1 publishers reach the spool through the
-// intake's group commit; a rejected payload goes to the dead-letter stream
+// intake's group commit, in publish order per generator; a rejected payload goes to the dead-letter stream
 // and is acknowledged too; a local subscriber gets the committed readings.
 func TestReadingsReachSpool(t *testing.T) {
 	in, sp := startIntake(t, t.TempDir())
@@ -90,6 +90,21 @@ func TestReadingsReachSpool(t *testing.T) {
 	}
 	if n := lastSeq(sp, downsample.StreamDeadLetter); n != pubs {
 		t.Errorf("dead-letter stream holds %d records, want %d", n, pubs)
+	}
+	last := map[string]uint64{}
+	err := sp.Scan(downsample.StreamRaw, 0, func(r spool.Record) error {
+		rd, err := downsample.DecodeReading(r.Value)
+		if err != nil {
+			return err
+		}
+		if rd.Seq != last[rd.GeneratorID]+1 {
+			return fmt.Errorf("%s: seq %d after %d in the spool", rd.GeneratorID, rd.Seq, last[rd.GeneratorID])
+		}
+		last[rd.GeneratorID] = rd.Seq
+		return nil
+	})
+	if err != nil {
+		t.Errorf("spool order: %v", err)
 	}
 	waitFor(t, "readings forwarded to the subscriber", func() bool { return len(got) >= pubs*per })
 	if len(got) != pubs*per {

@@ -19,7 +19,11 @@ import (
 // demoConfig is the agent configuration for the demo environment.
 func demoConfig(env demo.Env, httpAddr string) config.Config {
 	cfg := config.Default()
-	cfg.MQTT.Broker, cfg.MQTT.ClientID, cfg.MQTT.Topics = env.MQTT, "edgespool-demo", []string{env.Topic}
+	if env.Listen != "" { // embedded broker mode
+		cfg.Broker.Listen, cfg.Broker.Auth.AllowAnonymous = []string{"tcp://" + env.Listen}, true
+	} else {
+		cfg.MQTT.Broker, cfg.MQTT.ClientID, cfg.MQTT.Topics = env.MQTT, "edgespool-demo", []string{env.Topic}
+	}
 	cfg.Spool.Path = filepath.Join(env.Dir, "spool.db")
 	cfg.Kafka.Enabled, cfg.Kafka.Brokers = true, env.KafkaBrokers
 	cfg.Kafka.RawTopic, cfg.Kafka.DownsampledTopic = env.RawTopic, env.DownTopic
