@@ -51,6 +51,7 @@ func TestParseUsersRejects(t *testing.T) {
 		"twice":        "users:\n  - {name: a, password_hash: '" + hash + "'}\n  - {name: a, password_hash: '" + hash + "'}\n",
 		"bad filter":   "users:\n  - {name: a, password_hash: '" + hash + "', publish: ['a/#/b']}\n",
 		"missing name": "users:\n  - {password_hash: '" + hash + "'}\n",
+		"empty":        "\n",
 	} {
 		if _, err := ParseUsers([]byte(doc)); !errors.Is(err, ErrUsersFile) {
 			t.Errorf("%s: got %v, want ErrUsersFile", name, err)
@@ -120,10 +121,12 @@ func TestUsersReload(t *testing.T) {
 		_, err := dial(t, url, "b1", "b", "pb")
 		return err == nil
 	})
-	if err := os.WriteFile(users, []byte("users: [oops"), 0o600); err != nil {
-		t.Fatal(err)
+	for _, broken := range []string{"", "users: [oops"} { // an editor's truncate, then a typo
+		if err := os.WriteFile(users, []byte(broken), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	time.Sleep(100 * time.Millisecond)
 	mustDial(t, url, "a2", "a", "pa") // a broken file keeps the previous users
 }
 

@@ -37,12 +37,17 @@ type User struct {
 // ErrUsersFile wraps every problem of a users file.
 var ErrUsersFile = errors.New("users file")
 
-// ParseUsers decodes and checks a users file (strict: unknown keys are errors).
+// ParseUsers decodes and checks a users file (strict: unknown keys are
+// errors). An empty file is an error too: it is what a reload sees in the
+// middle of an editor's rewrite; no users is written `users: []`.
 func ParseUsers(data []byte) (UsersFile, error) {
 	var f UsersFile
+	if len(bytes.TrimSpace(data)) == 0 {
+		return f, fmt.Errorf("%w: empty (write users: [] for none)", ErrUsersFile)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil && len(bytes.TrimSpace(data)) > 0 {
+	if err := dec.Decode(&f); err != nil {
 		return f, fmt.Errorf("%w: %w", ErrUsersFile, err)
 	}
 	seen := map[string]bool{}
