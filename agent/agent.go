@@ -55,7 +55,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.closeAll()
 		return err
 	}
-	a.log.Info("edgespool running", "spool", a.cfg.Spool.Path, "broker", a.cfg.MQTT.Broker,
+	a.log.Info("edgespool running", "spool", a.cfg.Spool.Path, "broker", config.RedactURL(a.cfg.MQTT.Broker),
 		"sinks", len(a.sinks), "forwarders", len(a.fwds))
 	<-ctx.Done()
 	return a.shutdown()
@@ -82,7 +82,7 @@ func (a *Agent) start(ctx context.Context) error {
 	return a.startIntake(ctx)
 }
 
-func (a *Agent) openSpool() (*spool.Spool, error) {
+func (a *Agent) spoolOptions() spool.Options {
 	sc := a.cfg.Spool
 	o := spool.Options{MaxBytes: int64(sc.MaxBytes), MaxAge: sc.MaxAge, Consumers: a.consumers(),
 		CommitMaxRecords: sc.CommitMaxRecords, CommitMaxDelay: sc.CommitMaxDelay, NoSync: sc.NoSync,
@@ -90,7 +90,11 @@ func (a *Agent) openSpool() (*spool.Spool, error) {
 	if sc.Overflow == "reject_new" {
 		o.Overflow = spool.RejectNew
 	}
-	sp, err := spool.Open(sc.Path, o)
+	return o
+}
+
+func (a *Agent) openSpool() (*spool.Spool, error) {
+	sp, err := spool.Open(a.cfg.Spool.Path, a.spoolOptions())
 	if err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
 	}

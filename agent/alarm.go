@@ -56,10 +56,7 @@ func (a *Agent) startDownsample() error {
 	if !d.Enabled {
 		return nil
 	}
-	o := downsample.EngineOptions{Options: downsample.Options{Window: d.Window, Lateness: d.AllowedLateness,
-		IdleGrace: d.IdleClose, Region: d.Region, DefaultLabel: d.Alarm.Off,
-		Rules: []downsample.Rule{{Field: downsample.Field(d.Alarm.Field), Op: downsample.Op(d.Alarm.Op),
-			Threshold: d.Alarm.Threshold, Label: d.Alarm.On}}},
+	o := downsample.EngineOptions{Options: a.downsampleOptions(),
 		Consumer: ConsumerDownsample, Logger: a.log.With("component", "downsample"), Registerer: a.reg}
 	if d.AlarmTopic != "" {
 		o.Publisher = &alarmPublisher{publish: a.alarmSink(), template: d.AlarmTopic, retain: d.AlarmRetain}

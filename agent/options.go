@@ -2,10 +2,13 @@ package agent
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/edgespool/edgespool/agent/config"
 	"github.com/edgespool/edgespool/agent/intake"
+	"github.com/edgespool/edgespool/agent/model"
+	"github.com/edgespool/edgespool/agent/tlsconf"
 	"github.com/edgespool/edgespool/downsample"
 	"github.com/edgespool/edgespool/uplink"
 )
@@ -17,11 +20,11 @@ const ConsumerDownsample = "downsample"
 func (a *Agent) consumers() map[string][]string {
 	c := map[string][]string{}
 	if a.cfg.Downsample.Enabled {
-		c[downsample.StreamRaw] = append(c[downsample.StreamRaw], ConsumerDownsample)
+		c[model.StreamRaw] = append(c[model.StreamRaw], ConsumerDownsample)
 	}
 	for _, sink := range a.enabledSinks() {
-		c[downsample.StreamRaw] = append(c[downsample.StreamRaw], sink+"/raw")
-		c[downsample.StreamDownsampled] = append(c[downsample.StreamDownsampled], sink+"/down")
+		c[model.StreamRaw] = append(c[model.StreamRaw], sink+"/raw")
+		c[model.StreamDownsampled] = append(c[model.StreamDownsampled], sink+"/down")
 	}
 	return c
 }
@@ -39,6 +42,7 @@ func (a *Agent) enabledSinks() []string {
 
 func (a *Agent) intakeOptions() (intake.Options, error) {
 	m := a.cfg.MQTT
+	m.Broker, m.Username, m.Password = moveUserinfo(m.Broker, m.Username, m.Password)
 	o := intake.Options{Broker: m.Broker, ClientID: m.ClientID, Username: m.Username, Password: m.Password,
 		Topics: m.Topics, KeepAlive: m.KeepAlive, ConnectTimeout: m.ConnectTimeout, ReconnectMax: m.ReconnectMax,
 		MaxInflight: m.MaxInflight, CommitMaxRecords: a.cfg.Spool.CommitMaxRecords,
@@ -50,7 +54,7 @@ func (a *Agent) intakeOptions() (intake.Options, error) {
 	if !secure {
 		return o, nil
 	}
-	t := uplinkTLS(m.TLS)
+	t := tlsOptions(m.TLS)
 	t.Enable = true
 	tc, err := t.Config()
 	if err != nil {
@@ -58,6 +62,23 @@ func (a *Agent) intakeOptions() (intake.Options, error) {
 	}
 	o.Broker, o.TLS = broker, tc
 	return o, nil
+}
+
+// moveUserinfo takes the credentials out of a broker URL such as
+// tcp://user:secret@host:1883, so that the URL the intake logs and shows in
+// /status holds no password. As in paho, the URL's credentials win over the
+// username and password settings.
+func moveUserinfo(broker, user, pass string) (string, string, string) {
+	u, err := url.Parse(broker)
+	if err != nil || u.User == nil {
+		return broker, user, pass
+	}
+	user = u.User.Username()
+	if p, ok := u.User.Password(); ok {
+		pass = p
+	}
+	u.User = nil
+	return u.String(), user, pass
 }
 
 // tlsBroker reports whether the broker URL asks for TLS, or enabled does;
@@ -105,7 +126,41 @@ func alarmTopicMatcher(d config.Downsample) func(string) bool {
 	}
 }
 
-func uplinkTLS(t config.TLS) uplink.TLSOptions {
-	return uplink.TLSOptions{Enable: t.Enabled, CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
+func tlsOptions(t config.TLS) tlsconf.Options {
+	return tlsconf.Options{Enable: t.Enabled, CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
 		ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
+}
+
+func kafkaSASL(s config.SASL) uplink.SASLOptions {
+	return uplink.SASLOptions{Mechanism: s.Mechanism, Username: s.Username, Password: s.Password}
+}
+
+func (a *Agent) kafkaOptions() uplink.KafkaOptions {
+	k := a.cfg.Kafka
+	return uplink.KafkaOptions{Brokers: k.Brokers,
+		Topics:      map[string]string{model.StreamRaw: k.RawTopic, model.StreamDownsampled: k.DownsampledTopic},
+		Compression: k.Compression, BatchRecords: k.BatchMaxRecords, MaxBytesPerSecond: int64(k.BandwidthLimit),
+		TLS: tlsOptions(k.TLS), SASL: kafkaSASL(k.SASL), Logger: a.log.With("component", "kafka")}
+}
+
+func (a *Agent) influxOptions() uplink.InfluxOptions {
+	i := a.cfg.InfluxDB
+	return uplink.InfluxOptions{URL: i.URL, Org: i.Org, Token: i.Token,
+		Buckets:     map[string]string{model.StreamRaw: i.RawBucket, model.StreamDownsampled: i.DownsampledBucket},
+		BatchPoints: i.BatchMaxPoints, Parallel: i.ParallelWrites, NoGzip: !i.Gzip, MaxBytesPerSecond: int64(i.BandwidthLimit),
+		TLS: tlsOptions(i.TLS), Logger: a.log.With("component", "influx")}
+}
+
+func (a *Agent) backoffOptions() uplink.BackoffOptions {
+	return uplink.BackoffOptions{Min: a.cfg.Uplink.BackoffMin, Max: a.cfg.Uplink.BackoffMax}
+}
+
+// downsampleOptions maps the downsample section (and mqtt.max_future) onto
+// the engine's window and alarm options.
+func (a *Agent) downsampleOptions() downsample.Options {
+	d := a.cfg.Downsample
+	return downsample.Options{Window: d.Window, Lateness: d.AllowedLateness, IdleGrace: d.IdleGrace,
+		Retention: d.Retention, MaxFuture: a.cfg.MQTT.MaxFuture, Region: d.Region, DefaultLabel: d.Alarm.Off,
+		Rules: []downsample.Rule{{Field: downsample.Field(d.Alarm.Field), Op: downsample.Op(d.Alarm.Op),
+			Threshold: d.Alarm.Threshold, Label: d.Alarm.On}}}
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/edgespool/edgespool/agent/config"
 	"github.com/edgespool/edgespool/agent/intake"
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 	"github.com/edgespool/edgespool/sim/fleet"
 	"github.com/edgespool/edgespool/sim/testenv"
 	"github.com/edgespool/edgespool/spool"
@@ -151,9 +151,9 @@ func (l *latencies) quantile(q float64) time.Duration {
 // waitSpooled waits until the raw stream holds n readings.
 func waitSpooled(b *testing.B, sp *spool.Spool, n int) {
 	deadline := time.Now().Add(5 * time.Minute)
-	for sp.Stats().Streams[downsample.StreamRaw].LastSeq < uint64(n) {
+	for sp.Stats().Streams[model.StreamRaw].LastSeq < uint64(n) {
 		if time.Now().After(deadline) {
-			b.Fatalf("spool holds %d of %d readings", sp.Stats().Streams[downsample.StreamRaw].LastSeq, n)
+			b.Fatalf("spool holds %d of %d readings", sp.Stats().Streams[model.StreamRaw].LastSeq, n)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/edgespool/edgespool/agent/intake"
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 	"github.com/edgespool/edgespool/spool"
 )
 
@@ -85,15 +85,15 @@ func TestReadingsReachSpool(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := lastSeq(sp, downsample.StreamRaw); n != pubs*per {
+	if n := lastSeq(sp, model.StreamRaw); n != pubs*per {
 		t.Errorf("raw stream holds %d readings, want %d", n, pubs*per)
 	}
-	if n := lastSeq(sp, downsample.StreamDeadLetter); n != pubs {
+	if n := lastSeq(sp, model.StreamDeadLetter); n != pubs {
 		t.Errorf("dead-letter stream holds %d records, want %d", n, pubs)
 	}
 	last := map[string]uint64{}
-	err := sp.Scan(downsample.StreamRaw, 0, func(r spool.Record) error {
-		rd, err := downsample.DecodeReading(r.Value)
+	err := sp.Scan(model.StreamRaw, 0, func(r spool.Record) error {
+		rd, err := model.DecodeReading(r.Value)
 		if err != nil {
 			return err
 		}
@@ -193,8 +193,8 @@ func TestMQTT5ReasonCodes(t *testing.T) {
 			t.Errorf("PUBACK %d reason %#x, want %#x", id, code, want)
 		}
 	}
-	if lastSeq(sp, downsample.StreamRaw) != 1 || lastSeq(sp, downsample.StreamDeadLetter) != 1 {
-		t.Errorf("spool: raw %d dead-letter %d, want 1 and 1", lastSeq(sp, downsample.StreamRaw), lastSeq(sp, downsample.StreamDeadLetter))
+	if lastSeq(sp, model.StreamRaw) != 1 || lastSeq(sp, model.StreamDeadLetter) != 1 {
+		t.Errorf("spool: raw %d dead-letter %d, want 1 and 1", lastSeq(sp, model.StreamRaw), lastSeq(sp, model.StreamDeadLetter))
 	}
 }
 

@@ -16,20 +16,14 @@ import (
 
 const defaultConfig = "/etc/edgespool/edgespool.yaml"
 
-// loadConfig parses the flags of a command that takes only -config, then
-// loads and validates that file.
-func loadConfig(name string, args []string, stderr io.Writer) (config.Config, string, error) {
-	fs := newFlags(name, name+" [-config FILE]", stderr)
+func cmdRun(args []string, _, stderr io.Writer) error {
+	fs := newFlags("run", "run [-config FILE]", stderr)
 	path := fs.String("config", defaultConfig, "configuration file")
 	if err := parse(fs, args); err != nil {
-		return config.Config{}, *path, err
+		return err
 	}
-	cfg, err := config.Load(*path)
-	return cfg, *path, err
-}
-
-func cmdRun(args []string, _, stderr io.Writer) error {
-	cfg, path, err := loadConfig("run", args, stderr)
+	// The same checks as check-config, before anything starts.
+	cfg, err := loadChecked(*path, stderr)
 	if err != nil {
 		return err
 	}
@@ -38,10 +32,10 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer log.Close()
-	log.Info("starting", "build", buildinfo.Get().String(), "config", path)
+	log.Info("starting", "build", buildinfo.Get().String(), "config", *path, "client_id", cfg.MQTT.ClientID)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go handleSignals(cancel, log, path)
+	go handleSignals(cancel, log, *path)
 	if err := agent.New(cfg, log.Logger).Run(ctx); err != nil {
 		log.Error("agent failed", "err", err)
 		return err
