@@ -37,6 +37,7 @@ func TestConfigDefaultsAreLibraryDefaults(t *testing.T) {
 	same("mqtt.connect_timeout", in.ConnectTimeout, inDef.ConnectTimeout)
 	same("mqtt.reconnect_max", in.ReconnectMax, inDef.ReconnectMax)
 	same("mqtt.max_inflight", in.MaxInflight, inDef.MaxInflight)
+	same("mqtt.direct_puback", in.DisableDirectAck, inDef.DisableDirectAck)
 	same("spool.commit_max_records (intake)", in.CommitMaxRecords, inDef.CommitMaxRecords)
 
 	sp, spDef := a.spoolOptions(), spool.Options{}.WithDefaults()

@@ -13,39 +13,12 @@ import (
 	"github.com/edgespool/edgespool/uplink"
 )
 
-// Consumer names of the cursors on the spool.
-const ConsumerDownsample = "downsample"
-
-// consumers lists the cursors each stream must keep records for.
-func (a *Agent) consumers() map[string][]string {
-	c := map[string][]string{}
-	if a.cfg.Downsample.Enabled {
-		c[model.StreamRaw] = append(c[model.StreamRaw], ConsumerDownsample)
-	}
-	for _, sink := range a.enabledSinks() {
-		c[model.StreamRaw] = append(c[model.StreamRaw], sink+"/raw")
-		c[model.StreamDownsampled] = append(c[model.StreamDownsampled], sink+"/down")
-	}
-	return c
-}
-
-func (a *Agent) enabledSinks() []string {
-	var s []string
-	if a.cfg.Kafka.Enabled {
-		s = append(s, "kafka")
-	}
-	if a.cfg.InfluxDB.Enabled {
-		s = append(s, "influx")
-	}
-	return s
-}
-
 func (a *Agent) intakeOptions() (intake.Options, error) {
 	m := a.cfg.MQTT
 	m.Broker, m.Username, m.Password = moveUserinfo(m.Broker, m.Username, m.Password)
 	o := intake.Options{Broker: m.Broker, ClientID: m.ClientID, Username: m.Username, Password: m.Password,
 		Topics: m.Topics, KeepAlive: m.KeepAlive, ConnectTimeout: m.ConnectTimeout, ReconnectMax: m.ReconnectMax,
-		MaxInflight: m.MaxInflight, CommitMaxRecords: a.cfg.Spool.CommitMaxRecords,
+		MaxInflight: m.MaxInflight, CommitMaxRecords: a.cfg.Spool.CommitMaxRecords, DisableDirectAck: !m.DirectPuback,
 		Decoder:    intake.Decoder{MaxPayload: int(m.MaxPayload), MaxFuture: m.MaxFuture, Format: payloadFormat(m.PayloadFormat)},
 		Ignore:     alarmTopicMatcher(a.cfg.Downsample),
 		Logger:     a.log.With("component", "mqtt"),
@@ -137,7 +110,7 @@ func kafkaSASL(s config.SASL) uplink.SASLOptions {
 
 func (a *Agent) kafkaOptions() uplink.KafkaOptions {
 	k := a.cfg.Kafka
-	return uplink.KafkaOptions{Brokers: k.Brokers,
+	return uplink.KafkaOptions{Name: sinkKafka, Brokers: k.Brokers,
 		Topics:      map[string]string{model.StreamRaw: k.RawTopic, model.StreamDownsampled: k.DownsampledTopic},
 		Compression: k.Compression, BatchRecords: k.BatchMaxRecords, MaxBytesPerSecond: int64(k.BandwidthLimit),
 		TLS: tlsOptions(k.TLS), SASL: kafkaSASL(k.SASL), Logger: a.log.With("component", "kafka")}
@@ -145,7 +118,7 @@ func (a *Agent) kafkaOptions() uplink.KafkaOptions {
 
 func (a *Agent) influxOptions() uplink.InfluxOptions {
 	i := a.cfg.InfluxDB
-	return uplink.InfluxOptions{URL: i.URL, Org: i.Org, Token: i.Token,
+	return uplink.InfluxOptions{Name: sinkInflux, URL: i.URL, Org: i.Org, Token: i.Token,
 		Buckets:     map[string]string{model.StreamRaw: i.RawBucket, model.StreamDownsampled: i.DownsampledBucket},
 		BatchPoints: i.BatchMaxPoints, Parallel: i.ParallelWrites, NoGzip: !i.Gzip, MaxBytesPerSecond: int64(i.BandwidthLimit),
 		TLS: tlsOptions(i.TLS), Logger: a.log.With("component", "influx")}

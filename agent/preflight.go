@@ -50,8 +50,9 @@ func Preflight(cfg config.Config) (warnings []string, err error) {
 	if len(errs) == 0 { // everything run builds before it opens the spool
 		_, err := a.intakeOptions()
 		add("mqtt", err)
-		add("sinks", a.buildSinks())
-		for _, s := range a.sinks {
+		sinks, err := a.buildSinks()
+		add("sinks", err)
+		for _, s := range sinks {
 			s.Close()
 		}
 		if cfg.Downsample.Enabled {

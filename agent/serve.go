@@ -14,64 +14,86 @@ import (
 	"github.com/edgespool/edgespool/agent/intake"
 )
 
-// newIntake builds the intake of the configured mode: a subscription to
-// the site's broker, or (broker.listen) a local intake fed by the embedded
-// broker, which is created here and listens from startBroker on.
-func (a *Agent) newIntake() (*intake.Intake, error) {
+// brokerInflight bounds the messages the intake holds in broker mode,
+// across every device connection; each connection's own window
+// (broker.receive_maximum) bounds what one device holds in it.
+const brokerInflight = 4096
+
+// brokerStage (broker mode) prepares the local intake and the embedded
+// broker that feeds it: the retained messages are restored and the
+// listeners bound, but no device is accepted before listenStage. Its
+// inline client carries the alarms of the downsample stage. At stop, after
+// the intake's last commit and the downsample's last alarms, it writes the
+// last PUBACKs, disconnects the devices and saves the retained messages.
+func (a *Agent) brokerStage() ([]named, error) {
 	o, err := a.intakeOptions()
 	if err != nil {
 		return nil, err
 	}
-	if !a.cfg.Broker.Enabled() {
-		return intake.New(a.sp, o)
-	}
-	// The queue is shared by every device connection; each connection's own
-	// window (broker.receive_maximum) bounds what one device holds in it.
-	o.MaxInflight = max(o.CommitMaxRecords, 4096)
-	in := intake.NewLocal(a.sp, o)
+	o.MaxInflight = max(o.CommitMaxRecords, brokerInflight)
 	bo, err := brokerOptions(a.cfg)
 	if err != nil {
 		return nil, err
 	}
 	bo.Logger, bo.Registerer = a.log.With("component", "broker"), a.reg
-	if a.broker, err = broker.New(in, bo); err != nil {
+	in := intake.NewLocal(a.sp, o)
+	b, err := broker.New(in, bo)
+	if err != nil {
 		return nil, err
 	}
-	return in, nil
+	a.mu.Lock()
+	a.in, a.broker = in, b
+	a.mu.Unlock()
+	return []named{{"broker", RunFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		err := b.Close()
+		in.Close()
+		return err
+	})}}, nil
 }
 
-// startBroker starts listening (broker mode only).
-func (a *Agent) startBroker(ctx context.Context) error {
-	if a.broker == nil {
+// listenStage (broker mode) starts accepting devices, once the intake that
+// commits their PUBLISHes runs. At stop, before the intake drains, the
+// broker stops accepting connections and PUBLISHes (a device publishes
+// what was not acknowledged again after it reconnects).
+func (a *Agent) listenStage() ([]named, error) {
+	b := a.broker
+	if err := b.Start(context.Background()); err != nil { // reloads the users file until Close
+		return nil, err
+	}
+	return []named{{"broker listeners", RunFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		b.StopAccepting()
 		return nil
-	}
-	return a.broker.Start(ctx)
+	})}}, nil
 }
 
-// closeBroker writes the last acknowledgements and disconnects the devices.
-func (a *Agent) closeBroker() error {
-	if a.broker == nil {
-		return nil
+// logRunning logs the start, with the mode's source of readings.
+func (a *Agent) logRunning() {
+	if a.cfg.Broker.Enabled() {
+		a.log.Info("edgespool running", "spool", a.cfg.Spool.Path, "listeners", a.broker.Addrs(),
+			"sinks", len(a.enabledSinks()))
+		return
 	}
-	err := a.broker.Close()
-	a.broker = nil
-	return err
+	a.log.Info("edgespool running", "spool", a.cfg.Spool.Path, "broker", config.RedactURL(a.cfg.MQTT.Broker),
+		"sinks", len(a.enabledSinks()))
 }
 
-// intakeReady: subscribed to the site's broker, or listening for devices.
-func (a *Agent) intakeReady() bool {
-	return a.in != nil && a.in.Ready() && (a.broker == nil || a.broker.Listening())
+// brokerBus carries the alarms in-process through the embedded broker: an
+// inline subscription reads each one back, which proves the broker routed
+// it to its subscribers and its retained store.
+type brokerBus struct{ b *broker.Broker }
+
+func (p brokerBus) watch(_ context.Context, topic string, echo func([]byte)) (func(), error) {
+	stop, err := p.b.Watch(topic, echo)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrAlarmUnconfirmed, err)
+	}
+	return stop, nil
 }
 
-// alarmSink publishes the alarms: in-process through the embedded broker,
-// or over the intake's MQTT session.
-func (a *Agent) alarmSink() alarmPublishFunc {
-	if b := a.broker; b != nil {
-		return func(_ context.Context, topic string, payload []byte, retain bool) error {
-			return b.Publish(topic, payload, retain)
-		}
-	}
-	return pahoPublish(a.in.Client())
+func (p brokerBus) publish(_ context.Context, topic string, payload []byte, retain bool) error {
+	return p.b.Publish(topic, payload, retain)
 }
 
 // brokerOptions maps the broker section to broker.Options.

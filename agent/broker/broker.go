@@ -15,6 +15,7 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // Errors of New and Close.
@@ -39,9 +40,12 @@ type Broker struct {
 	open      atomic.Int64
 	started   atomic.Bool
 
+	watchID atomic.Int64 // inline subscription identifiers of Watch
+
+	draining  chan struct{} // closed by StopAccepting (or Close)
+	drainOnce sync.Once
 	stop      chan struct{}
 	stopOnce  sync.Once
-	reloadEnd chan struct{}
 	wg        sync.WaitGroup
 }
 
@@ -53,7 +57,7 @@ func New(sink Sink, o Options) (*Broker, error) {
 	}
 	o = o.withDefaults()
 	b := &Broker{o: o, sink: sink, log: o.Logger, m: newMetrics(o.Registerer), stop: make(chan struct{}),
-		reloadEnd: make(chan struct{})}
+		draining: make(chan struct{})}
 	b.lim = newLimitLog(b.log, 10*time.Second)
 	if err := b.loadUsers(); err != nil {
 		return nil, err
@@ -63,30 +67,40 @@ func New(sink Sink, o Options) (*Broker, error) {
 	caps.MaximumPacketSize = uint32(o.MaxPacketSize)
 	caps.ReceiveMaximum = uint16(o.ReceiveMaximum)
 	b.server = mqtt.New(&mqtt.Options{Capabilities: caps, InlineClient: true,
-		Logger: b.log.With("component", "mochi"), SysTopicResendInterval: 60})
-	if err := b.server.AddHook(&hook{b: b}, nil); err != nil {
-		return nil, fmt.Errorf("broker hook: %w", err)
+		Logger: b.log.With("library", "mochi"), SysTopicResendInterval: 60})
+	if err := b.setup(); err != nil {
+		_ = b.server.Close() // unbinds the listeners bound so far
+		return nil, err
 	}
-	if o.RetainedFile != "" {
+	return b, nil
+}
+
+// setup adds the hooks, restores the retained messages and binds the
+// listeners.
+func (b *Broker) setup() error {
+	if err := b.server.AddHook(&hook{b: b}, nil); err != nil {
+		return fmt.Errorf("broker hook: %w", err)
+	}
+	if b.o.RetainedFile != "" {
 		var err error
-		if b.retained, err = newRetainedHook(o.RetainedFile, o.RetainedFlush, b.log, b.m); err != nil {
-			return nil, err
+		if b.retained, err = newRetainedHook(b.o.RetainedFile, b.o.RetainedFlush, b.log, b.m); err != nil {
+			return err
 		}
 		if err := b.server.AddHook(b.retained, nil); err != nil {
-			return nil, fmt.Errorf("retained hook: %w", err)
+			return fmt.Errorf("retained hook: %w", err)
 		}
 		b.retained.restore(b.server.Topics)
 	}
-	for i, l := range o.Listeners {
+	for i, l := range b.o.Listeners {
 		ln, err := b.listener(i, l)
 		if err == nil {
 			err = b.server.AddListener(ln)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("broker listener %s://%s: %w", l.Kind, l.Address, err)
+			return fmt.Errorf("broker listener %s://%s: %w", l.Kind, l.Address, err)
 		}
 	}
-	return b, nil
+	return nil
 }
 
 func listenerID(i int, l Listener) string { return fmt.Sprintf("%s%d", l.Kind, i) }
@@ -109,8 +123,8 @@ func (b *Broker) listener(i int, l Listener) (listeners.Listener, error) {
 	return listeners.NewWebsocket(cfg), nil
 }
 
-// Start loads the retained messages and starts listening; it returns once
-// every listener is bound.
+// Start starts accepting devices on the listeners (bound by New), and
+// reloads the users file until ctx ends or Close.
 func (b *Broker) Start(ctx context.Context) error {
 	if err := b.server.Serve(); err != nil {
 		return fmt.Errorf("broker: %w", err)
@@ -134,9 +148,46 @@ func (b *Broker) Addrs() map[string]string {
 }
 
 // Publish publishes from the broker itself (the alarms): in-process, no
-// network, to the subscribers and the retained store.
+// network, to the subscribers and the retained store. The subscribers'
+// handlers of Watch run before it returns.
 func (b *Broker) Publish(topic string, payload []byte, retain bool) error {
 	return b.server.Publish(topic, payload, retain, 1)
+}
+
+// Watch calls fn with the payload of each message published on topic (the
+// retained one at once) until the returned stop is called: an inline
+// subscription, no network.
+func (b *Broker) Watch(topic string, fn func(payload []byte)) (stop func(), err error) {
+	id := int(b.watchID.Add(1))
+	err = b.server.Subscribe(topic, id, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+		fn(pk.Payload)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("broker watch %s: %w", topic, err)
+	}
+	return func() { _ = b.server.Unsubscribe(topic, id) }, nil
+}
+
+// StopAccepting closes the listeners and refuses further PUBLISHes (not
+// acknowledged: the devices publish them again after they reconnect);
+// the connections stay open for the acknowledgements of what the intake
+// holds. Call it before the intake's Drain.
+func (b *Broker) StopAccepting() {
+	b.drainOnce.Do(func() {
+		close(b.draining)
+		for i, l := range b.o.Listeners {
+			b.server.Listeners.Close(listenerID(i, l), func(string) {}) // clients: Close
+		}
+	})
+}
+
+func (b *Broker) isDraining() bool {
+	select {
+	case <-b.draining:
+		return true
+	default:
+		return false
+	}
 }
 
 // Close stops taking messages, writes the acknowledgements of what the
@@ -145,12 +196,18 @@ func (b *Broker) Publish(topic string, payload []byte, retain bool) error {
 func (b *Broker) Close() error {
 	err := ErrClosed
 	b.stopOnce.Do(func() {
+		b.StopAccepting()
 		close(b.stop)
 		b.wg.Wait()
 		b.conns.Range(func(_, v any) bool {
 			v.(*conn).flushPending()
 			return true
 		})
+		for _, cl := range b.server.Clients.GetAll() {
+			if !cl.Net.Inline {
+				_ = b.server.DisconnectClient(cl, packets.ErrServerShuttingDown)
+			}
+		}
 		err = b.server.Close()
 		if b.retained != nil {
 			err = errors.Join(err, b.retained.Stop())
@@ -214,13 +271,11 @@ func (b *Broker) loadUsers() error {
 			}
 		}
 		if err != nil {
-			b.m.usersLoads.WithLabelValues("error").Inc()
 			return fmt.Errorf("broker: %w", err)
 		}
 	}
 	b.users.Store(newUsers(f, b.o.Publish, b.o.Subscribe))
 	b.usersStat = st
-	b.m.usersLoads.WithLabelValues("ok").Inc()
 	return nil
 }
 
@@ -247,7 +302,9 @@ func (b *Broker) reloadLoop(ctx context.Context) {
 		case <-b.stop:
 			return
 		}
-		if err := b.loadUsers(); err != nil {
+		err := b.loadUsers()
+		b.m.usersReloads[err == nil].Inc()
+		if err != nil {
 			b.log.Error("users file not reloaded; the previous users stay", "err", err)
 		} else {
 			b.log.Info("users file reloaded", "path", b.o.UsersFile, "users", len(b.users.Load().byName))
@@ -263,12 +320,6 @@ func (b *Broker) usersChanged() bool {
 	return !st.ModTime().Equal(b.usersStat.ModTime()) || st.Size() != b.usersStat.Size()
 }
 
-// Listening reports whether Start has run and Close has not.
-func (b *Broker) Listening() bool {
-	select {
-	case <-b.stop:
-		return false
-	default:
-		return b.started.Load()
-	}
-}
+// Listening reports whether Start has run and neither StopAccepting nor
+// Close has.
+func (b *Broker) Listening() bool { return b.started.Load() && !b.isDraining() }

@@ -190,3 +190,66 @@ func mustRead(tb testing.TB, path string) []byte {
 	}
 	return b
 }
+
+// StopAccepting closes the listeners and refuses new PUBLISHes, but the
+// connections stay open for the PUBACKs of what the sink still holds.
+func TestStopAcceptingKeepsPendingAcks(t *testing.T) {
+	sink := &holdSink{}
+	b, url := startBroker(t, sink, Options{AllowAnonymous: true, Publish: []string{"#"}})
+	c := mustDial(t, url, "dev1", "", "")
+	held := c.Publish("emergency_generator/g1", 1, false, `{"seq":1}`)
+	waitFor(t, "the message in the sink", func() bool { return sink.count() == 1 })
+	b.StopAccepting()
+	if b.Listening() {
+		t.Error("Listening after StopAccepting")
+	}
+	if _, err := dial(t, url, "dev2", "", ""); err == nil {
+		t.Error("a new device connected after StopAccepting")
+	}
+	late := c.Publish("emergency_generator/g1", 1, false, `{"seq":2}`)
+	time.Sleep(100 * time.Millisecond)
+	if n := sink.count(); n != 1 {
+		t.Errorf("%d messages submitted, want the PUBLISH after StopAccepting refused", n)
+	}
+	sink.release()
+	if !held.WaitTimeout(5*time.Second) || held.Error() != nil {
+		t.Errorf("the held message was not acknowledged after StopAccepting: %v", held.Error())
+	}
+	if late.WaitTimeout(100 * time.Millisecond) {
+		t.Error("the PUBLISH after StopAccepting was acknowledged")
+	}
+	if err := b.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// Watch sees the broker's own publications and the retained one at once,
+// and nothing after its stop.
+func TestWatch(t *testing.T) {
+	b, _ := startBroker(t, &holdSink{}, Options{AllowAnonymous: true})
+	if err := b.Publish("emergency_generator/g1/alarm", []byte("old"), true); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []string
+	stop, err := b.Watch("emergency_generator/g1/alarm", func(p []byte) {
+		mu.Lock()
+		got = append(got, string(p))
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish("emergency_generator/g1/alarm", []byte("new"), false); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := b.Publish("emergency_generator/g1/alarm", []byte("after"), false); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"old", "new"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("watched %q, want %q", got, want)
+	}
+}

@@ -105,9 +105,11 @@ func (c *conn) throttle() {
 	}
 	c.b.limited(LimitRate, "device publishes faster than broker.max_rate; reading it more slowly",
 		"client", c.cl.ID, "rate", c.b.o.MaxRate)
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
-	case <-time.After(d):
-	case <-c.b.stop:
+	case <-t.C:
+	case <-c.b.draining:
 	}
 }
 
@@ -124,7 +126,7 @@ func (c *conn) acquire() bool {
 	select {
 	case c.window <- struct{}{}:
 		return true
-	case <-c.b.stop:
+	case <-c.b.draining:
 		return false
 	}
 }

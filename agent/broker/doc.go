@@ -22,6 +22,14 @@
 // inline client to local subscribers (Options.Forward). A pipelined device
 // thus has up to ReceiveMaximum messages in flight across commits.
 //
+// Lifecycle: New binds the listeners and restores the retained messages;
+// Start accepts devices (the agent calls it once the intake runs);
+// StopAccepting closes the listeners and refuses further PUBLISHes, while
+// the connections stay open for the PUBACKs of what the intake still
+// commits; Close writes those, disconnects the devices and saves the
+// retained messages. Publish and Watch are the broker's inline client
+// (the agent's alarms and their read-back), usable from New to Close.
+//
 // QoS 0 readings are stored the same way and never acknowledged; QoS 2 is
 // not offered (the server's maximum QoS is 1; a QoS 2 PUBLISH of an MQTT
 // 3.1.1 client is taken as QoS 1).

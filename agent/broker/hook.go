@@ -24,13 +24,22 @@ func (h *hook) Provides(b byte) bool {
 		mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnPublish}, []byte{b})
 }
 
-// OnConnect refuses a connection beyond MaxConnections.
+// OnConnect refuses a connection beyond MaxConnections, and every one once
+// the broker stops accepting.
 func (h *hook) OnConnect(cl *mqtt.Client, _ packets.Packet) error {
+	if h.b.isDraining() {
+		return h.refuse(cl)
+	}
 	if atomic.LoadInt64(&h.b.server.Info.ClientsConnected) < int64(h.b.o.MaxConnections) {
 		return nil
 	}
 	h.b.limited(LimitConnections, "connection refused: broker.max_connections reached",
 		"client", cl.ID, "remote", cl.Net.Remote, "max", h.b.o.MaxConnections)
+	return h.refuse(cl)
+}
+
+// refuse answers a CONNECT with "server unavailable" (MQTT 5: busy).
+func (h *hook) refuse(cl *mqtt.Client) error {
 	code := packets.ErrServerUnavailable
 	if cl.Properties.ProtocolVersion == 5 {
 		code = packets.ErrServerBusy
@@ -107,7 +116,7 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		return pk, nil
 	}
 	c := h.b.conn(cl)
-	if c == nil {
+	if c == nil || h.b.isDraining() {
 		return pk, packets.ErrRejectPacket // not acknowledged: sent again
 	}
 	qos := min(pk.FixedHeader.Qos, 1)

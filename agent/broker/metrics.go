@@ -18,18 +18,19 @@ const (
 	LimitACL         = "acl"         // a PUBLISH or SUBSCRIBE outside the user's topics, refused
 )
 
-var limits = []string{LimitConnections, LimitPacketSize, LimitWindow, LimitRate, LimitAuth, LimitACL}
+// Limits lists every limit: each has its series of edgespool_broker_limited_total from the start.
+var Limits = []string{LimitConnections, LimitPacketSize, LimitWindow, LimitRate, LimitAuth, LimitACL}
 
 type metrics struct {
-	connections prometheus.Gauge
-	connects    prometheus.Counter
-	messages    *prometheus.CounterVec
-	byQoS       [2]prometheus.Counter
-	limited     map[string]prometheus.Counter
-	ackSeconds  prometheus.Histogram
-	ackErrors   prometheus.Counter
-	retained    prometheus.Gauge
-	usersLoads  *prometheus.CounterVec
+	connections  prometheus.Gauge
+	connects     prometheus.Counter
+	messages     *prometheus.CounterVec
+	byQoS        [2]prometheus.Counter
+	limited      map[string]prometheus.Counter
+	ackSeconds   prometheus.Histogram
+	ackErrors    prometheus.Counter
+	retained     prometheus.Gauge
+	usersReloads map[bool]prometheus.Counter // by success
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -52,16 +53,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "PUBACK writes that failed (connection gone): the device publishes those messages again."}),
 		retained: prometheus.NewGauge(prometheus.GaugeOpts{Name: "edgespool_broker_retained_messages",
 			Help: "Retained messages kept by the embedded broker."}),
-		usersLoads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgespool_broker_users_loads_total",
-			Help: "Loads of the users file, by result (ok, error: the previous users stay)."}, []string{"result"}),
 	}
-	for _, l := range limits {
+	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgespool_broker_users_reloads_total",
+		Help: "Reloads of the users file after start, by result (ok, error: the previous users stay)."},
+		[]string{"result"})
+	m.usersReloads = map[bool]prometheus.Counter{true: reloads.WithLabelValues("ok"),
+		false: reloads.WithLabelValues("error")}
+	for _, l := range Limits {
 		m.limited[l] = limited.WithLabelValues(l)
 	}
 	m.byQoS = [2]prometheus.Counter{m.messages.WithLabelValues("0"), m.messages.WithLabelValues("1")}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.connects, m.messages, limited, m.ackSeconds, m.ackErrors,
-			m.retained, m.usersLoads)
+			m.retained, reloads)
 	}
 	return m
 }

@@ -30,6 +30,7 @@ type retainedHook struct {
 	msgs  map[string]retainedMsg
 	dirty bool
 	timer *time.Timer
+	saves sync.WaitGroup // a save the timer started; Stop waits for it
 }
 
 // retainedMsg is one retained message in the file.
@@ -117,7 +118,11 @@ func (h *retainedHook) changed() {
 	h.m.retained.Set(float64(len(h.msgs)))
 	h.dirty = true
 	if h.timer == nil {
-		h.timer = time.AfterFunc(h.flush, func() { _ = h.save() })
+		h.saves.Add(1)
+		h.timer = time.AfterFunc(h.flush, func() {
+			defer h.saves.Done()
+			_ = h.save()
+		})
 	}
 }
 
@@ -148,11 +153,12 @@ func (h *retainedHook) save() error {
 // Stop writes what changed since the last write.
 func (h *retainedHook) Stop() error {
 	h.mu.Lock()
-	if h.timer != nil {
-		h.timer.Stop()
-		h.timer = nil
+	if h.timer != nil && h.timer.Stop() {
+		h.saves.Done() // its save never runs
 	}
+	h.timer = nil
 	h.mu.Unlock()
+	h.saves.Wait()
 	return h.save()
 }
 

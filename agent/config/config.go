@@ -63,7 +63,10 @@ type MQTT struct {
 	KeepAlive      time.Duration `yaml:"keepalive"`
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	ReconnectMax   time.Duration `yaml:"reconnect_max"`
-	TLS            TLS           `yaml:"tls"`
+	// DirectPuback writes the PUBACKs of a spool commit in one write
+	// (default true); false acknowledges through the MQTT library.
+	DirectPuback bool `yaml:"direct_puback"`
+	TLS          TLS  `yaml:"tls"`
 }
 
 // Spool is the durable on-disk store.
@@ -174,6 +177,7 @@ func Default() Config {
 			Broker: "tcp://127.0.0.1:1883", Topics: in.Topics, QoS: 1, PayloadFormat: "auto",
 			MaxInflight: in.MaxInflight, MaxPayload: 16 << 10, MaxFuture: ds.MaxFuture,
 			KeepAlive: in.KeepAlive, ConnectTimeout: in.ConnectTimeout, ReconnectMax: in.ReconnectMax,
+			DirectPuback: !in.DisableDirectAck,
 		},
 		Spool: Spool{Path: "/var/lib/edgespool/spool.db", MaxBytes: ByteSize(sp.MaxBytes),
 			Overflow: "drop_oldest", CommitMaxRecords: sp.CommitMaxRecords,

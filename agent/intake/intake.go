@@ -12,6 +12,8 @@ import (
 	"github.com/edgespool/edgespool/agent/model"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/edgespool/edgespool/agent/intake/pahoack"
 )
 
 // ackSettle is how long Close waits between the last Ack and DISCONNECT.
@@ -23,10 +25,11 @@ var ErrStopped = errors.New("intake stopped")
 // item is one MQTT message on its way to the spool.
 type item struct {
 	msg    Message
-	recs   []Record // raw readings, or one dead-letter record
-	seqs   []uint64 // seq per raw record (0 = none)
-	reason string   // rejection reason; "" when accepted
-	unk    bool     // carried ignored fields
+	recs   []Record     // raw readings, or one dead-letter record
+	seqs   []uint64     // seq per raw record (0 = none)
+	reason string       // rejection reason; "" when accepted
+	err    *DecodeError // why it was rejected
+	unk    bool         // carried ignored fields
 }
 
 // Intake moves MQTT messages into the spool. See the package doc.
@@ -42,14 +45,20 @@ type Intake struct {
 	buf   Decoded
 
 	queue    chan item
+	slots    chan struct{} // one per message held and not yet acknowledged
+	held     atomic.Int64  // len(slots), and its high-water mark:
+	peak     atomic.Int64  // never above MaxInflight
+	rejects  rejectLog     // commit goroutine, and Close
 	stopping atomic.Bool
 	stopCh   chan struct{}
 	done     chan struct{}
 	cancel   context.CancelFunc
 	tr       *tracker
 	state    connState
-	acks     pubacks // commit goroutine, and paho's opener/OnConnect
+	acks     pahoack.Writer // commit goroutine, and paho's opener/OnConnect
+	ackIDs   []uint16       // commit goroutine
 	closed   sync.Once
+	bg       tracked // connect and subscribe goroutines; Close waits for them
 
 	warnedQoS0 atomic.Bool
 	local      bool // NewLocal: no subscription, fed through Submit
@@ -61,10 +70,7 @@ func New(app Appender, o Options) (*Intake, error) {
 	if o.Broker == "" {
 		return nil, errors.New("intake: no broker URL")
 	}
-	o = o.withDefaults()
-	in := &Intake{opts: o, app: app, log: o.Logger, m: newMetrics(o.Registerer), dec: o.Decoder,
-		queue: make(chan item, o.MaxInflight), stopCh: make(chan struct{}), done: make(chan struct{}),
-		tr: newTracker()}
+	in := newIntake(app, o.withDefaults())
 	in.client = mqtt.NewClient(in.clientOptions())
 	return in, nil
 }
@@ -73,10 +79,16 @@ func New(app Appender, o Options) (*Intake, error) {
 // hands it messages through Submit. Options about the broker connection
 // are ignored.
 func NewLocal(app Appender, o Options) *Intake {
-	o = o.withDefaults()
+	in := newIntake(app, o.withDefaults())
+	in.local = true
+	return in
+}
+
+func newIntake(app Appender, o Options) *Intake {
 	return &Intake{opts: o, app: app, log: o.Logger, m: newMetrics(o.Registerer), dec: o.Decoder,
-		queue: make(chan item, o.MaxInflight), stopCh: make(chan struct{}), done: make(chan struct{}),
-		tr: newTracker(), local: true}
+		queue: make(chan item, o.MaxInflight), slots: make(chan struct{}, o.MaxInflight),
+		stopCh: make(chan struct{}), done: make(chan struct{}), tr: newTracker(),
+		rejects: rejectLog{every: rejectSummaryEvery}}
 }
 
 // Client is the MQTT client, for publishing (alarms) on the same session;
@@ -99,10 +111,10 @@ func (in *Intake) Start(ctx context.Context) error {
 		return ErrStopped
 	}
 	ctx, in.cancel = context.WithCancel(ctx)
-	go in.commitLoop(ctx)
+	go in.commitLoop(ctx) // Drain waits for it
 	in.started.Store(true)
 	if !in.local {
-		go in.connectLoop(ctx)
+		in.bg.start(func(quit <-chan struct{}) { in.connectLoop(ctx, quit) })
 	}
 	return nil
 }
@@ -142,6 +154,7 @@ func (in *Intake) Close() {
 	in.closed.Do(func() {
 		in.stopping.Store(true)
 		if in.local {
+			in.rejects.flush(in.log)
 			return
 		}
 		// Acks travel through paho's goroutines after Ack returns, and the
@@ -149,9 +162,12 @@ func (in *Intake) Close() {
 		// lost here only makes the broker redeliver (and dedupe drop) the
 		// reading.
 		time.Sleep(ackSettle)
+		in.bg.stop()
 		in.client.Disconnect(250)
+		in.bg.wait()
 		in.m.connected.Set(0)
 		in.m.subscribed.Set(0)
+		in.rejects.flush(in.log)
 		in.log.Info("mqtt intake stopped")
 	})
 }
@@ -159,27 +175,47 @@ func (in *Intake) Close() {
 // handle runs on the paho router goroutine, in delivery order.
 func (in *Intake) handle(_ mqtt.Client, msg mqtt.Message) { in.Submit(msg) }
 
-// Submit decodes msg and queues it for the next group commit, blocking
-// while MaxInflight messages wait (backpressure). It returns false, and msg
-// will never be acknowledged, once the intake is stopping. Messages of one
-// publisher must be submitted from one goroutine, in arrival order; calls
-// from several goroutines are safe.
+// Submit decodes msg and queues it for the next group commit. It takes one
+// of the MaxInflight slots before it holds the message, blocking while
+// every slot is taken (the commit in progress and the queue behind it);
+// the commit goroutine frees the slots once it has handed the messages
+// their Ack, and never waits for a caller of Submit, so a blocked Submit
+// cannot stall a commit. It returns false, and msg will never be
+// acknowledged, once the intake is stopping (a blocked Submit returns
+// then). Messages of one publisher must be submitted from one goroutine,
+// in arrival order; calls from several goroutines are safe.
 func (in *Intake) Submit(msg Message) bool {
-	if in.stopping.Load() {
+	if in.stopping.Load() || !in.acquire() {
 		return false // not acknowledged: the publisher sends it again
 	}
 	in.m.messages.Inc()
 	if msg.Qos() == 0 {
 		in.noteQoS0(msg.Topic())
 	}
-	it := in.prepare(msg, in.opts.Now())
-	in.m.inflight.Inc()
+	in.queue <- in.prepare(msg, in.opts.Now()) // never blocks: a slot is held
+	return true
+}
+
+// acquire takes a slot; false when the intake stops first.
+func (in *Intake) acquire() bool {
 	select {
-	case in.queue <- it:
-		return true
+	case in.slots <- struct{}{}:
 	case <-in.stopCh:
-		in.m.inflight.Dec()
 		return false
+	}
+	n := in.held.Add(1)
+	for p := in.peak.Load(); n > p && !in.peak.CompareAndSwap(p, n); p = in.peak.Load() {
+	}
+	in.m.inflight.Inc()
+	return true
+}
+
+// release frees n slots (their messages were acknowledged).
+func (in *Intake) release(n int) {
+	in.m.inflight.Sub(float64(n))
+	in.held.Add(-int64(n))
+	for range n {
+		<-in.slots
 	}
 }
 
@@ -206,7 +242,7 @@ func (in *Intake) prepare(msg Message, now time.Time) item {
 	err := in.dec.Decode(&in.buf, topic, msg.Payload(), now.UnixNano())
 	var de *DecodeError
 	if errors.As(err, &de) {
-		it.reason = de.Reason
+		it.reason, it.err = de.Reason, de
 		it.recs = []Record{deadRecord(topic, msg.Payload(), de, now)}
 		return it
 	}
@@ -221,3 +257,41 @@ func (in *Intake) prepare(msg Message, now time.Time) item {
 	}
 	return it
 }
+
+// tracked runs background goroutines that stop and wait can end; start
+// after stop runs nothing.
+type tracked struct {
+	mu      sync.Mutex
+	wg      sync.WaitGroup
+	quit    chan struct{}
+	stopped bool
+}
+
+func (t *tracked) start(f func(quit <-chan struct{})) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
+	if t.quit == nil {
+		t.quit = make(chan struct{})
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		f(t.quit)
+	}()
+}
+
+func (t *tracked) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.stopped {
+		t.stopped = true
+		if t.quit != nil {
+			close(t.quit)
+		}
+	}
+}
+
+func (t *tracked) wait() { t.wg.Wait() }
