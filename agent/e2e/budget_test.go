@@ -2,7 +2,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +15,7 @@ import (
 	"github.com/edgespool/edgespool/agent"
 	"github.com/edgespool/edgespool/agent/model"
 	"github.com/edgespool/edgespool/sim/fleet"
+	"github.com/edgespool/edgespool/sim/jsonkeys"
 	"github.com/edgespool/edgespool/sim/verify"
 )
 
@@ -57,6 +63,7 @@ func TestDiskBudgetDropsAreCountedExactly(t *testing.T) {
 		t.Fatalf("the spool dropped nothing: %d raw records held in %d bytes of a %d-byte cap",
 			raw.Records, st.Spool.LogicalBytes, st.Spool.CapBytes)
 	}
+	a.checkStatusSample(t)
 	t.Logf("published %d readings, the links cut after 1 s; the spool holds %d raw records (%d bytes of %d) and dropped %d",
 		pub.published(), raw.Records, st.Spool.LogicalBytes, st.Spool.CapBytes, raw.Dropped)
 	e.restore(t)
@@ -203,4 +210,85 @@ func series(m map[string]float64, name, labels string) float64 {
 		return v
 	}
 	return -1
+}
+
+// statusSample is the agent's /status with a backlog, as the drill reads
+// it (sim/drill cannot import the agent).
+var (
+	statusSample       = filepath.Join("..", "..", "sim", "drill", "testdata", "agent-status.json")
+	updateStatusSample = flag.Bool("update-status-sample", false, "write "+statusSample+" from a live /status")
+)
+
+// checkStatusSample compares the key paths of the drill's /status sample
+// with the live /status (links cut, a backlog): every key in the sample is
+// one the agent writes. With -update-status-sample it writes the sample,
+// with the machine-specific values replaced and long errors cut.
+func (a *agentProc) checkStatusSample(t *testing.T) {
+	t.Helper()
+	resp, err := a.client.Get("http://" + a.httpAddr + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *updateStatusSample {
+		writeStatusSample(t, live)
+		return
+	}
+	sample, err := os.ReadFile(statusSample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := jsonkeys.Doc(sample)
+	if err != nil {
+		t.Fatalf("%s: %v", statusSample, err)
+	}
+	got, err := jsonkeys.Doc(live)
+	if err != nil {
+		t.Fatalf("/status: %v", err)
+	}
+	for p := range want {
+		if !got[p] {
+			t.Errorf("%s has %s, the agent's /status does not (regenerate with -update-status-sample)", statusSample, p)
+		}
+	}
+}
+
+func writeStatusSample(t *testing.T, live []byte) {
+	var st map[string]any
+	if err := json.Unmarshal(live, &st); err != nil {
+		t.Fatal(err)
+	}
+	shortenStrings(st)
+	st["spool"].(map[string]any)["path"] = "/var/lib/edgespool/spool.db"
+	st["mqtt"].(map[string]any)["broker"] = "tcp://127.0.0.1:1883"
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(statusSample, append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s", statusSample)
+}
+
+// shortenStrings cuts the long strings (error messages) of a JSON value.
+func shortenStrings(v any) {
+	const most = 160
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if s, ok := e.(string); ok && len(s) > most {
+				x[k] = s[:most] + "..."
+			}
+			shortenStrings(e)
+		}
+	case []any:
+		for _, e := range x {
+			shortenStrings(e)
+		}
+	}
 }
