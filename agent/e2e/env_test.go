@@ -93,7 +93,9 @@ type agentOptions struct {
 	Batch  int           // Kafka and InfluxDB batch bound (default: the agent's)
 	// CommitMaxDelay is spool.commit_max_delay ("": the agent's default).
 	CommitMaxDelay string
-	LogLevel       string // default info
+	// SpoolMaxBytes is spool.max_bytes ("": the agent's default).
+	SpoolMaxBytes string
+	LogLevel      string // default info
 	// InfluxURL replaces the InfluxDB URL (default: the server, or its
 	// proxy in a proxied env).
 	InfluxURL string
@@ -132,9 +134,12 @@ func (e *env) newAgent(tb testing.TB, o agentOptions) *agentProc {
 	if o.InfluxURL != "" {
 		influxURL = o.InfluxURL
 	}
-	kafkaBatch, influxBatch, commitDelay := "", "", ""
+	kafkaBatch, influxBatch, spoolExtra := "", "", ""
 	if o.CommitMaxDelay != "" {
-		commitDelay = "  commit_max_delay: " + o.CommitMaxDelay + "\n"
+		spoolExtra = "  commit_max_delay: " + o.CommitMaxDelay + "\n"
+	}
+	if o.SpoolMaxBytes != "" {
+		spoolExtra += "  max_bytes: " + o.SpoolMaxBytes + "\n"
 	}
 	if o.Batch > 0 {
 		kafkaBatch = fmt.Sprintf("  batch_max_records: %d\n", o.Batch)
@@ -173,7 +178,7 @@ http:
   listen: %s
 log:
   level: %s
-`, intakeConf, filepath.Join(dir, "spool.db"), commitDelay, e.kafka.Addrs[0], verify.DefaultRawTopic, verify.DefaultDownTopic,
+`, intakeConf, filepath.Join(dir, "spool.db"), spoolExtra, e.kafka.Addrs[0], verify.DefaultRawTopic, verify.DefaultDownTopic,
 		kafkaBatch, influxURL, verify.DefaultRawDB, verify.DefaultDownDB, influxBatch, o.Window, a.httpAddr, o.LogLevel)
 	if err := os.WriteFile(a.cfgPath, []byte(conf), 0o644); err != nil {
 		tb.Fatal(err)
