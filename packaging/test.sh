@@ -21,6 +21,7 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
+export PATH="${EDGESPOOL_TOOLS:-/opt/edgespool-tools}/bin:$PATH"
 
 PKG=edgespool
 CONF=/etc/edgespool/edgespool.yaml
@@ -654,16 +655,27 @@ step_qemu() {
 preflight() {
 	[[ $(id -u) == 0 ]] || { echo "must run as root (dpkg -i, useradd)"; return 1; }
 	local t
-	for t in dpkg-deb lintian rpm systemd-analyze runuser go mosquitto_pub; do
+	for t in dpkg-deb lintian rpm systemd-analyze runuser go mosquitto_pub mosquitto_sub promtool; do
 		command -v "$t" >/dev/null || { echo "missing $t"; return 1; }
 	done
 	command -v qemu-aarch64-static >/dev/null || command -v qemu-aarch64 >/dev/null || { echo "missing qemu-aarch64"; return 1; }
 	command -v qemu-arm-static >/dev/null || command -v qemu-arm >/dev/null || { echo "missing qemu-arm"; return 1; }
 }
 
+# shellcheck source=packaging/test_configs.sh
+source "$ROOT/packaging/test_configs.sh"
+
 main() {
-	check "preflight: root and tools (dpkg, lintian, rpm, systemd-analyze, qemu)" preflight
+	check "preflight: root and tools (dpkg, lintian, rpm, systemd-analyze, qemu, promtool)" preflight
 	if [[ $FAILED -gt 0 ]]; then summary; exit 1; fi
+	if [[ $# -gt 0 ]]; then # only the named steps, e.g. `test.sh step_broker`
+		local s
+		for s in "$@"; do "$s"; done
+		summary
+		[[ $FAILED == 0 ]]
+		return
+	fi
+	step_broker
 	step_build
 	if [[ $FAILED -gt 0 ]]; then
 		echo "build failed; skipping the install tests"
