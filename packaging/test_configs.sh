@@ -84,3 +84,47 @@ step_broker() {
 	check "broker: snippet loads with Debian's stock mosquitto.conf; QoS 1 queue beyond the defaults survives a restart" \
 		broker_snippet_stock
 }
+
+# ---------------------------------------------------------------- logrotate
+
+LOGROTATE_CONF=/etc/logrotate.d/edgespool
+LOG_DIR=/var/log/edgespool
+
+# logrotate_debug: the installed snippet parses without an error and covers
+# the agent's log file (needs the edgespool user: run after install).
+logrotate_debug() {
+	local out rc=0
+	install -d -o edgespool -g edgespool -m 0750 "$LOG_DIR" &&
+		echo "agent line" >"$LOG_DIR/edgespool.log" &&
+		chown edgespool:edgespool "$LOG_DIR/edgespool.log" || return 1
+	out=$(logrotate -d -s "$WORK/logrotate.state" "$LOGROTATE_CONF" 2>&1) || rc=$?
+	echo "$out"
+	[[ $rc == 0 ]] || { echo "logrotate -d exited $rc"; return 1; }
+	! grep -qi '^error' <<<"$out" || return 1
+	grep -qF "considering log $LOG_DIR/edgespool.log" <<<"$out" || { echo "log file not considered"; return 1; }
+	assert_eq "$(file_mode "$LOGROTATE_CONF")" "644 root:root" "$LOGROTATE_CONF"
+}
+
+# logrotate_rotates: a forced rotation renames the log, creates an empty one
+# for the service user and sends the service SIGHUP through systemctl (a
+# stand-in first in PATH records the call).
+logrotate_rotates() {
+	local bin="$WORK/fake-bin"
+	mkdir -p "$bin" &&
+		printf '#!/bin/sh\necho "$@" >>%s/systemctl.calls\n' "$WORK" >"$bin/systemctl" &&
+		chmod 0755 "$bin/systemctl" || return 1
+	rm -f "$WORK/systemctl.calls"
+	PATH="$bin:$PATH" logrotate -v -f -s "$WORK/logrotate.state" "$LOGROTATE_CONF" || return 1
+	ls -l "$LOG_DIR"
+	grep -q 'agent line' "$LOG_DIR/edgespool.log.1" || { echo "no rotated edgespool.log.1"; return 1; }
+	[[ ! -s $LOG_DIR/edgespool.log ]] || { echo "new log not empty"; return 1; }
+	assert_eq "$(file_mode "$LOG_DIR/edgespool.log")" "640 edgespool:edgespool" "new log" || return 1
+	echo "systemctl calls: $(cat "$WORK/systemctl.calls" 2>/dev/null)"
+	grep -qx -- 'kill --signal=HUP edgespool.service' "$WORK/systemctl.calls"
+}
+
+step_logrotate_installed() {
+	check "logrotate: installed snippet passes logrotate -d" logrotate_debug
+	check "logrotate: forced rotation renames, recreates 0640, sends the service SIGHUP" logrotate_rotates
+	rm -rf "$LOG_DIR"
+}
