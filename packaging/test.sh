@@ -367,7 +367,9 @@ deb_metadata() { # deb debarch
 		for p in ./usr/bin/edgespool ./lib/systemd/system/edgespool.service ./etc/edgespool/edgespool.yaml \
 			./etc/logrotate.d/edgespool \
 			./usr/share/doc/edgespool/copyright ./usr/share/doc/edgespool/changelog.Debian.gz \
-			./usr/share/doc/edgespool/examples/mosquitto-edgespool.conf; do
+			./usr/share/doc/edgespool/examples/mosquitto-edgespool.conf \
+			./usr/share/doc/edgespool/examples/grafana-dashboard.json \
+			./usr/share/doc/edgespool/examples/prometheus-alerts.yml; do
 			grep -q " $p\$" "$WORK/contents" || { echo "missing $p"; return 1; }
 		done &&
 		grep -q '^-rw-r----- root/edgespool .* ./etc/edgespool/edgespool.yaml$' "$WORK/contents" &&
@@ -556,7 +558,9 @@ rpm_metadata() { # rpm arch
 		assert_eq "$(rpm -qp --qf '%{VERSION}-%{RELEASE}' "$f")" "$VERSION-1" version &&
 		rpm -qlp "$f" | tee "$WORK/rpmfiles" &&
 		for p in /usr/bin/edgespool /usr/lib/systemd/system/edgespool.service "$CONF" /etc/logrotate.d/edgespool \
-			/usr/share/licenses/edgespool/copyright /usr/share/doc/edgespool/examples/mosquitto-edgespool.conf; do
+			/usr/share/licenses/edgespool/copyright /usr/share/doc/edgespool/examples/mosquitto-edgespool.conf \
+			/usr/share/doc/edgespool/examples/grafana-dashboard.json \
+			/usr/share/doc/edgespool/examples/prometheus-alerts.yml; do
 			grep -qx "$p" "$WORK/rpmfiles" || { echo "missing $p"; return 1; }
 		done &&
 		rpm -qp --configfiles "$f" | has -x "$CONF" &&
@@ -695,6 +699,7 @@ main() {
 		return
 	fi
 	step_broker
+	step_monitoring
 	step_build
 	if [[ $FAILED -gt 0 ]]; then
 		echo "build failed; skipping the install tests"

@@ -128,3 +128,14 @@ step_logrotate_installed() {
 	check "logrotate: forced rotation renames, recreates 0640, sends the service SIGHUP" logrotate_rotates
 	rm -rf "$LOG_DIR"
 }
+
+# ---------------------------------------------------------------- monitoring
+
+MONITORING=packaging/monitoring
+
+step_monitoring() {
+	check "monitoring: promtool check rules on the alert rules" \
+		promtool check rules "$MONITORING/edgespool-alerts.yml"
+	check "monitoring: promtool test rules (alert unit tests)" \
+		bash -c "cd '$MONITORING' && promtool test rules edgespool-alerts.test.yml"
+}
