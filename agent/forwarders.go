@@ -7,7 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/edgespool/edgespool/uplink"
 )
 
@@ -20,9 +21,9 @@ type fwdRun struct {
 func (a *Agent) buildSinks() error {
 	if k := a.cfg.Kafka; k.Enabled {
 		s, err := uplink.NewKafka(uplink.KafkaOptions{Brokers: k.Brokers,
-			Topics:      map[string]string{downsample.StreamRaw: k.RawTopic, downsample.StreamDownsampled: k.DownsampledTopic},
+			Topics:      map[string]string{model.StreamRaw: k.RawTopic, model.StreamDownsampled: k.DownsampledTopic},
 			Compression: k.Compression, BatchRecords: k.BatchMaxRecords, MaxBytesPerSecond: int64(k.BandwidthLimit),
-			TLS: uplinkTLS(k.TLS), SASL: uplink.SASLOptions{Mechanism: k.SASL.Mechanism, Username: k.SASL.Username,
+			TLS: tlsOptions(k.TLS), SASL: uplink.SASLOptions{Mechanism: k.SASL.Mechanism, Username: k.SASL.Username,
 				Password: k.SASL.Password}, Logger: a.log.With("component", "kafka")})
 		if err != nil {
 			return fmt.Errorf("kafka sink: %w", err)
@@ -31,9 +32,9 @@ func (a *Agent) buildSinks() error {
 	}
 	if i := a.cfg.InfluxDB; i.Enabled {
 		s, err := uplink.NewInflux(uplink.InfluxOptions{URL: i.URL, Org: i.Org, Token: i.Token,
-			Buckets:     map[string]string{downsample.StreamRaw: i.RawBucket, downsample.StreamDownsampled: i.DownsampledBucket},
+			Buckets:     map[string]string{model.StreamRaw: i.RawBucket, model.StreamDownsampled: i.DownsampledBucket},
 			BatchPoints: i.BatchMaxPoints, Parallel: i.ParallelWrites, NoGzip: !i.Gzip, MaxBytesPerSecond: int64(i.BandwidthLimit),
-			TLS: uplinkTLS(i.TLS), Logger: a.log.With("component", "influx")})
+			TLS: tlsOptions(i.TLS), Logger: a.log.With("component", "influx")})
 		if err != nil {
 			return fmt.Errorf("influxdb sink: %w", err)
 		}
@@ -52,7 +53,7 @@ func (a *Agent) startForwarders() error {
 	head := func(stream string) uint64 { return a.sp.Stats().Streams[stream].LastSeq }
 	for _, s := range a.sinks {
 		link := uplink.NewLink(s.Name(), uplink.LinkOptions{Logger: a.log.With("sink", s.Name()), Metrics: m})
-		for _, stream := range []string{downsample.StreamDownsampled, downsample.StreamRaw} {
+		for _, stream := range []string{model.StreamDownsampled, model.StreamRaw} {
 			f, err := uplink.NewForwarder(a.sp, s, uplink.ForwarderOptions{Stream: stream, Link: link,
 				Backoff: uplink.BackoffOptions{Min: a.cfg.Uplink.BackoffMin, Max: a.cfg.Uplink.BackoffMax},
 				Head:    head, Logger: a.log.With("component", "forwarder"), Metrics: m})

@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/edgespool/edgespool/agent/model"
+	"github.com/edgespool/edgespool/agent/tlsconf"
+
 	"github.com/edgespool/edgespool/agent/config"
 	"github.com/edgespool/edgespool/agent/intake"
-	"github.com/edgespool/edgespool/downsample"
-	"github.com/edgespool/edgespool/uplink"
 )
 
 // Consumer names of the cursors on the spool.
@@ -17,11 +18,11 @@ const ConsumerDownsample = "downsample"
 func (a *Agent) consumers() map[string][]string {
 	c := map[string][]string{}
 	if a.cfg.Downsample.Enabled {
-		c[downsample.StreamRaw] = append(c[downsample.StreamRaw], ConsumerDownsample)
+		c[model.StreamRaw] = append(c[model.StreamRaw], ConsumerDownsample)
 	}
 	for _, sink := range a.enabledSinks() {
-		c[downsample.StreamRaw] = append(c[downsample.StreamRaw], sink+"/raw")
-		c[downsample.StreamDownsampled] = append(c[downsample.StreamDownsampled], sink+"/down")
+		c[model.StreamRaw] = append(c[model.StreamRaw], sink+"/raw")
+		c[model.StreamDownsampled] = append(c[model.StreamDownsampled], sink+"/down")
 	}
 	return c
 }
@@ -50,7 +51,7 @@ func (a *Agent) intakeOptions() (intake.Options, error) {
 	if !secure {
 		return o, nil
 	}
-	t := uplinkTLS(m.TLS)
+	t := tlsOptions(m.TLS)
 	t.Enable = true
 	tc, err := t.Config()
 	if err != nil {
@@ -105,7 +106,7 @@ func alarmTopicMatcher(d config.Downsample) func(string) bool {
 	}
 }
 
-func uplinkTLS(t config.TLS) uplink.TLSOptions {
-	return uplink.TLSOptions{Enable: t.Enabled, CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
+func tlsOptions(t config.TLS) tlsconf.Options {
+	return tlsconf.Options{Enable: t.Enabled, CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
 		ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
 }

@@ -2,7 +2,7 @@ package agent
 
 import (
 	"github.com/edgespool/edgespool/agent/intake"
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 	"github.com/edgespool/edgespool/spool"
 )
 
@@ -13,7 +13,7 @@ const seedTail = 65536
 // seedIntake feeds the newest raw readings to the intake so that messages
 // redelivered after a crash (committed but not acknowledged) are recognised.
 func seedIntake(sp *spool.Spool, in *intake.Intake) (int, error) {
-	st := sp.Stats().Streams[downsample.StreamRaw]
+	st := sp.Stats().Streams[model.StreamRaw]
 	if st.Records == 0 {
 		return 0, nil
 	}
@@ -23,7 +23,7 @@ func seedIntake(sp *spool.Spool, in *intake.Intake) (int, error) {
 	}
 	n := 0
 	for {
-		b, err := sp.ReadAfter(downsample.StreamRaw, after, 4096)
+		b, err := sp.ReadAfter(model.StreamRaw, after, 4096)
 		if err != nil {
 			return n, err
 		}
@@ -31,7 +31,7 @@ func seedIntake(sp *spool.Spool, in *intake.Intake) (int, error) {
 			return n, nil
 		}
 		for _, rec := range b.Records {
-			if r, err := downsample.DecodeReading(rec.Value); err == nil {
+			if r, err := model.DecodeReading(rec.Value); err == nil {
 				in.Seed(r)
 				n++
 			}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/edgespool/edgespool/spool"
 )
 
@@ -25,10 +27,10 @@ var benchLoads = []benchLoad{{100, 10}, {1000, 1}, {2, 1000}}
 func (l benchLoad) String() string { return fmt.Sprintf("gens=%d/rate=%dHz", l.gens, l.rate) }
 
 // reading returns the i-th reading of the load.
-func (l benchLoad) reading(ids []string, i int) Reading {
+func (l benchLoad) reading(ids []string, i int) model.Reading {
 	g := i % l.gens
 	step := int64(time.Second) / int64(l.rate)
-	return Reading{GeneratorID: ids[g], Time: t0.UnixNano() + int64(i/l.gens)*step + int64(g),
+	return model.Reading{GeneratorID: ids[g], Time: t0.UnixNano() + int64(i/l.gens)*step + int64(g),
 		Lat: 40.7, Lon: -74, Temperature: 205, Power: 1534, Load: 62, Fuel: 1000 - int64(i%1100)}
 }
 
@@ -46,8 +48,8 @@ func (l benchLoad) records(n int) []spool.Record {
 	recs := make([]spool.Record, n)
 	for i := range recs {
 		r := l.reading(ids, i)
-		recs[i] = spool.Record{Stream: StreamRaw, Seq: uint64(i + 1), Key: r.GeneratorID, Time: r.Time,
-			Value: AppendReading(nil, r)}
+		recs[i] = spool.Record{Stream: model.StreamRaw, Seq: uint64(i + 1), Key: r.GeneratorID, Time: r.Time,
+			Value: model.AppendReading(nil, r)}
 	}
 	return recs
 }
@@ -59,7 +61,7 @@ func BenchmarkWindower(b *testing.B) {
 			ids := l.ids()
 			w, _ := NewWindower(Options{})
 			now := t0.Add(time.Hour)
-			var pts []Point
+			var pts []model.Point
 			b.ReportAllocs()
 			cpu := cpuTime()
 			for i := 0; b.Loop(); i++ {
@@ -121,7 +123,7 @@ func BenchmarkEngineSpool(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			o := spool.Options{NoSync: strings.HasPrefix(mode, "nosync")}
 			if strings.HasSuffix(mode, "trim") {
-				o.Consumers = map[string][]string{StreamRaw: {DefaultConsumer}}
+				o.Consumers = map[string][]string{model.StreamRaw: {DefaultConsumer}}
 			}
 			s, err := spool.Open(filepath.Join(b.TempDir(), "spool.db"), o)
 			if err != nil {

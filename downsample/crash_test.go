@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/edgespool/edgespool/spool"
 )
 
@@ -31,7 +33,7 @@ const (
 )
 
 func crashSpoolOptions() spool.Options {
-	return spool.Options{Consumers: map[string][]string{StreamRaw: {DefaultConsumer}}}
+	return spool.Options{Consumers: map[string][]string{model.StreamRaw: {DefaultConsumer}}}
 }
 
 // TestCrashChild is the child: it runs the engine until it is killed.
@@ -93,7 +95,7 @@ func TestCrashRecoveryRunningClock(t *testing.T) {
 	crashLoop(t, rng, path, stream, []string{crashEnvFast + "=1"})
 	got := drainInProcess(t, path, stream, 0)
 	checkOrder(t, got)
-	valid := map[Reading]bool{}
+	valid := map[model.Reading]bool{}
 	for _, r := range stream {
 		valid[r] = true
 	}
@@ -110,7 +112,7 @@ func TestCrashRecoveryRunningClock(t *testing.T) {
 
 // crashLoop starts the child engine twelve times and kills it with SIGKILL
 // after a random short time.
-func crashLoop(t *testing.T, rng *rand.Rand, path string, stream []Reading, env []string) {
+func crashLoop(t *testing.T, rng *rand.Rand, path string, stream []model.Reading, env []string) {
 	t.Helper()
 	kills, partial := 0, 0
 	for round := range 12 {
@@ -148,7 +150,7 @@ func progress(t *testing.T, path string) (uint64, int) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	cur, _, err := s.Cursor(DefaultConsumer, StreamRaw)
+	cur, _, err := s.Cursor(DefaultConsumer, model.StreamRaw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +166,7 @@ func isKilled(err error) bool {
 	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 }
 
-func fillRaw(t *testing.T, path string, stream []Reading) {
+func fillRaw(t *testing.T, path string, stream []model.Reading) {
 	t.Helper()
 	s, err := spool.Open(path, crashSpoolOptions())
 	if err != nil {
@@ -174,7 +176,7 @@ func fillRaw(t *testing.T, path string, stream []Reading) {
 	for i := 0; i < len(stream); i += 500 {
 		var recs []spool.Record
 		for _, r := range stream[i:min(i+500, len(stream))] {
-			recs = append(recs, spool.Record{Stream: StreamRaw, Key: r.GeneratorID, Time: r.Time, Value: AppendReading(nil, r)})
+			recs = append(recs, spool.Record{Stream: model.StreamRaw, Key: r.GeneratorID, Time: r.Time, Value: model.AppendReading(nil, r)})
 		}
 		if err := s.Append(context.Background(), recs); err != nil {
 			t.Fatal(err)
@@ -185,7 +187,7 @@ func fillRaw(t *testing.T, path string, stream []Reading) {
 // crashStart is the children's wall clock: the stream's latest event time,
 // so that no reading is in the future (the stream spans far less than the
 // retention).
-func crashStart(stream []Reading) time.Time {
+func crashStart(stream []model.Reading) time.Time {
 	last := stream[0].Time
 	for _, r := range stream {
 		last = max(last, r.Time)
@@ -196,7 +198,7 @@ func crashStart(stream []Reading) time.Time {
 // drainInProcess runs the engine on the spool with a running clock until it
 // has read all n readings, no window is open and at least want points are
 // out, and returns the downsampled stream.
-func drainInProcess(t *testing.T, path string, stream []Reading, want int) []Point {
+func drainInProcess(t *testing.T, path string, stream []model.Reading, want int) []model.Point {
 	t.Helper()
 	s, err := spool.Open(path, crashSpoolOptions())
 	if err != nil {
@@ -216,11 +218,11 @@ func drainInProcess(t *testing.T, path string, stream []Reading, want int) []Poi
 	return spoolPoints(t, s)
 }
 
-func spoolPoints(t *testing.T, s *spool.Spool) []Point {
+func spoolPoints(t *testing.T, s *spool.Spool) []model.Point {
 	t.Helper()
-	var pts []Point
-	err := s.Scan(StreamDownsampled, 0, func(rec spool.Record) error {
-		p, err := DecodePoint(rec.Value)
+	var pts []model.Point
+	err := s.Scan(model.StreamDownsampled, 0, func(rec spool.Record) error {
+		p, err := model.DecodePoint(rec.Value)
 		if err != nil {
 			return fmt.Errorf("record %d: %w", rec.Seq, err)
 		}

@@ -1,8 +1,6 @@
-// Package downsample holds the data model shared by every part of edgespool
-// (a generator Reading, a downsampled Point, their compact binary encodings
-// and the names of the spool streams) and the edge downsample itself: the
-// reference Flux task "kafka_downsample" recomputed per generator on event
-// time in aligned windows, with local alarms.
+// Package downsample is the edge downsample: the reference Flux task
+// "kafka_downsample" recomputed per generator on event time in aligned
+// windows, with local alarms, over the readings of package model.
 //
 // The window and alarm logic (Windower) is pure and deterministic: no I/O,
 // no goroutines, no wall clock except the one injected by the caller. The
@@ -12,12 +10,12 @@
 //
 // # Semantics
 //
-//   - Windows are [k·Window, (k+1)·Window) of event time (Reading.Time),
+//   - Windows are [k·Window, (k+1)·Window) of event time (model.Reading.Time),
 //     per generator; Window is one minute by default.
 //   - A window's point is its reading with the greatest event time, all
 //     fields; on equal times the reading that arrived later (higher raw
 //     sequence number) wins, as the later write does in InfluxDB. The
-//     point's time is that reading's own time; Point.Window is the start.
+//     point's time is that reading's own time; model.Point.Window is the start.
 //   - Alarm: the label of the first rule that matches the point's reading,
 //     else the default label; by default "refuel" when fuel < 500 (strict:
 //     500 is "no action", negative fuel is "refuel"). Region: a constant tag,

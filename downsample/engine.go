@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edgespool/edgespool/spool"
@@ -109,7 +111,7 @@ type Engine struct {
 	lastCommit time.Time
 	counted    uint64 // readings up to here are already in the metrics
 	labels     map[string]string
-	pts        []Point
+	pts        []model.Point
 	recs       []spool.Record
 	meta       []byte
 	running    sync.Mutex
@@ -181,7 +183,7 @@ func (e *Engine) loop(ctx context.Context, r *retrier) error {
 	tick := time.NewTicker(e.o.TickInterval)
 	defer tick.Stop()
 	for ctx.Err() == nil {
-		wake := e.log.Notify(StreamRaw)
+		wake := e.log.Notify(model.StreamRaw)
 		var idle bool
 		if !r.do(ctx, "step", func() (err error) { idle, err = e.step(); return err }) {
 			return r.err

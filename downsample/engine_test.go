@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edgespool/edgespool/spool"
@@ -106,9 +108,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // waitPoints waits until the downsampled stream holds n points.
-func waitPoints(t *testing.T, f *fakeLog, n int) []Point {
+func waitPoints(t *testing.T, f *fakeLog, n int) []model.Point {
 	t.Helper()
-	var pts []Point
+	var pts []model.Point
 	waitFor(t, fmt.Sprintf("%d points", n), func() bool {
 		var err error
 		pts, err = f.points()
@@ -124,7 +126,7 @@ func waitPoints(t *testing.T, f *fakeLog, n int) []Point {
 func caughtUp(t *testing.T, r *running, f *fakeLog) {
 	t.Helper()
 	f.mu.Lock()
-	last := f.last[StreamRaw]
+	last := f.last[model.StreamRaw]
 	f.mu.Unlock()
 	waitFor(t, fmt.Sprint("position ", last), func() bool { return r.counter("position") == float64(last) })
 }
@@ -133,10 +135,10 @@ func caughtUp(t *testing.T, r *running, f *fakeLog) {
 // clock run (a minute per millisecond) so that every generator falls
 // silent and the clock closes all open windows, and waits for the
 // reference's points.
-func finish(t *testing.T, r *running, f *fakeLog, clock *fakeClock, want []Point) []Point {
+func finish(t *testing.T, r *running, f *fakeLog, clock *fakeClock, want []model.Point) []model.Point {
 	t.Helper()
 	caughtUp(t, r, f)
-	var pts []Point
+	var pts []model.Point
 	waitFor(t, fmt.Sprintf("%d points", len(want)), func() bool {
 		clock.Set(clock.Now().Add(time.Minute))
 		var err error
@@ -203,28 +205,28 @@ func TestEngineRestarts(t *testing.T) {
 func TestEngineCorruptAndDropped(t *testing.T) {
 	f := newFakeLog()
 	clock := &fakeClock{t: t0.Add(time.Hour)}
-	var valid []Reading
+	var valid []model.Reading
 	corrupt, dropped := 0, 1
 	for i := range 300 {
 		r := reading(fmt.Sprint("g", i%3), at(time.Duration(i)*time.Second), int64(1000-i*3))
 		switch {
 		case i%29 == 5:
-			f.append(StreamRaw, []byte{1, 2, 3})
+			f.append(model.StreamRaw, []byte{1, 2, 3})
 			corrupt++
 		case i%31 == 7:
-			b := AppendReading(nil, r)
-			f.append(StreamRaw, b[:len(b)-2])
+			b := model.AppendReading(nil, r)
+			f.append(model.StreamRaw, b[:len(b)-2])
 			corrupt++
 		case i >= 100 && i < 110:
 			f.appendReadings(r)
-			f.drop(StreamRaw, f.last[StreamRaw])
+			f.drop(model.StreamRaw, f.last[model.StreamRaw])
 			dropped++
 		default:
 			f.appendReadings(r)
 			valid = append(valid, r)
 		}
 	}
-	f.drop(StreamRaw, 1)
+	f.drop(model.StreamRaw, 1)
 	valid = valid[1:]
 	r := startEngine(t, f, EngineOptions{Now: clock.Now, BatchSize: 7})
 	want := reference(Options{}, valid)
@@ -348,8 +350,8 @@ func (a *alarmRecorder) alarms() []string {
 	return s
 }
 
-func alarmStream() []Reading {
-	var rs []Reading
+func alarmStream() []model.Reading {
+	var rs []model.Reading
 	for i, fuel := range []int64{900, 800, 400, 300, 600, 500, 499} {
 		rs = append(rs, reading("g1", at(time.Duration(i)*time.Minute+time.Second), fuel))
 	}
@@ -456,7 +458,7 @@ func TestEngineCountsOnceAcrossRestart(t *testing.T) {
 		reading("g", at(70*time.Second), 700))
 	waitPoints(t, f, 1)
 	r.halt(t)
-	if cur := f.cursors[o.Consumer+DefaultConsumer+"/"+StreamRaw]; cur != 2 {
+	if cur := f.cursors[o.Consumer+DefaultConsumer+"/"+model.StreamRaw]; cur != 2 {
 		t.Errorf("cursor %d, want 2 (just before the open window's reading)", cur)
 	}
 	r = startEngine(t, f, o)
@@ -484,7 +486,7 @@ func TestEngineCommitInterval(t *testing.T) {
 	}
 	clock.Set(clock.Now().Add(1100 * time.Millisecond))
 	waitFor(t, "interval commit", func() bool {
-		cur, _, _ := f.Cursor(DefaultConsumer, StreamRaw)
+		cur, _, _ := f.Cursor(DefaultConsumer, model.StreamRaw)
 		return cur == 19
 	})
 	f.appendReadings(reading("g", at(66*time.Second), 900))

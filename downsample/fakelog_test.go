@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/edgespool/edgespool/spool"
 )
 
@@ -48,12 +50,12 @@ func (f *fakeLog) append(stream string, values ...[]byte) {
 }
 
 // appendReadings appends encoded readings to the raw stream.
-func (f *fakeLog) appendReadings(rs ...Reading) {
+func (f *fakeLog) appendReadings(rs ...model.Reading) {
 	vs := make([][]byte, len(rs))
 	for i, r := range rs {
-		vs[i] = AppendReading(nil, r)
+		vs[i] = model.AppendReading(nil, r)
 	}
-	f.append(StreamRaw, vs...)
+	f.append(model.StreamRaw, vs...)
 }
 
 // drop removes records of a stream, as a cap would.
@@ -160,12 +162,12 @@ func (f *fakeLog) set(fn func(f *fakeLog)) {
 }
 
 // points decodes the downsampled stream.
-func (f *fakeLog) points() ([]Point, error) {
+func (f *fakeLog) points() ([]model.Point, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var pts []Point
-	for _, r := range f.streams[StreamDownsampled] {
-		p, err := DecodePoint(r.Value)
+	var pts []model.Point
+	for _, r := range f.streams[model.StreamDownsampled] {
+		p, err := model.DecodePoint(r.Value)
 		if err != nil {
 			return nil, err
 		}

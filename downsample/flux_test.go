@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/edgespool/edgespool/sim/testenv"
 )
 
@@ -43,7 +45,7 @@ func TestFluxEquivalence(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "spool.db")
 	fillRaw(t, path, stream)
-	got := map[string]Point{}
+	got := map[string]model.Point{}
 	for _, p := range drainInProcess(t, path, stream, 1) {
 		got[fmt.Sprint(p.GeneratorID, " ", p.Window)] = p
 	}
@@ -74,9 +76,9 @@ func TestFluxEquivalence(t *testing.T) {
 // what a real site sees within the lateness: arrival jitter of up to 3s
 // across generators, readings out of order within a generator, and repeated
 // timestamps (a tie: the later arrival must win, as in InfluxDB).
-func simulatedStream(rng *rand.Rand, gens int, span time.Duration) []Reading {
+func simulatedStream(rng *rand.Rand, gens int, span time.Duration) []model.Reading {
 	type pending struct {
-		r      Reading
+		r      model.Reading
 		arrive int64
 	}
 	var all []pending
@@ -94,14 +96,14 @@ func simulatedStream(rng *rand.Rand, gens int, span time.Duration) []Reading {
 		}
 	}
 	slices.SortStableFunc(all, func(a, b pending) int { return cmp.Compare(a.arrive, b.arrive) })
-	out := make([]Reading, len(all))
+	out := make([]model.Reading, len(all))
 	for i, p := range all {
 		out[i] = p.r
 	}
 	return out
 }
 
-func simulatedReading(rng *rand.Rand, id string, t int64, fuel *int64, lat, lon float64) Reading {
+func simulatedReading(rng *rand.Rand, id string, t int64, fuel *int64, lat, lon float64) model.Reading {
 	load := int64(rng.IntN(101))
 	var temp, power, burn int64
 	switch {
@@ -121,14 +123,14 @@ func simulatedReading(rng *rand.Rand, id string, t int64, fuel *int64, lat, lon 
 	} else {
 		*fuel -= burn
 	}
-	return Reading{GeneratorID: id, Time: t, Lat: lat, Lon: lon, Temperature: temp, Power: power, Load: load, Fuel: *fuel}
+	return model.Reading{GeneratorID: id, Time: t, Lat: lat, Lon: lon, Temperature: temp, Power: power, Load: load, Fuel: *fuel}
 }
 
-func lineProtocol(rs []Reading) string {
+func lineProtocol(rs []model.Reading) string {
 	var b strings.Builder
 	for _, r := range rs {
 		fmt.Fprintf(&b, "%s,generatorID=%s fuel=%di,lat=%s,lon=%s,power=%di,load=%di,temperature=%di %d\n",
-			Measurement, r.GeneratorID, r.Fuel, strconv.FormatFloat(r.Lat, 'g', -1, 64),
+			model.Measurement, r.GeneratorID, r.Fuel, strconv.FormatFloat(r.Lat, 'g', -1, 64),
 			strconv.FormatFloat(r.Lon, 'g', -1, 64), r.Power, r.Load, r.Temperature, r.Time)
 	}
 	return b.String()
@@ -166,7 +168,7 @@ func parseFluxCSV(t *testing.T, body string) []fluxRow {
 }
 
 // diff compares a row of the reference task with a point of the engine.
-func (row fluxRow) diff(t *testing.T, p Point) string {
+func (row fluxRow) diff(t *testing.T, p model.Point) string {
 	ts, err := time.Parse(time.RFC3339Nano, row["_time"])
 	if err != nil {
 		t.Fatalf("_time %q: %v", row["_time"], err)

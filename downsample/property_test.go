@@ -8,18 +8,20 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 // randomStream returns readings in arrival order: several generators, each
 // mostly in order, with jitter, ties, duplicates, bursts from the past (late
 // readings) and silent stretches.
-func randomStream(rng *rand.Rand, n int) []Reading {
+func randomStream(rng *rand.Rand, n int) []model.Reading {
 	gens := 1 + rng.IntN(12)
 	clock := make([]int64, gens)
 	for i := range clock {
 		clock[i] = at(time.Duration(rng.IntN(120)) * time.Second)
 	}
-	out := make([]Reading, 0, n)
+	out := make([]model.Reading, 0, n)
 	for len(out) < n {
 		g := rng.IntN(gens)
 		clock[g] += int64(rng.IntN(3000)) * int64(time.Millisecond) / int64(1+rng.IntN(3))
@@ -48,7 +50,7 @@ func randomStream(rng *rand.Rand, n int) []Reading {
 // reading is late when an earlier reading of its generator is past its
 // window's end plus the lateness; of the others, per generator and window,
 // the one with the greatest time wins, the later arrival on ties.
-func reference(o Options, stream []Reading) []Point {
+func reference(o Options, stream []model.Reading) []model.Point {
 	o, _ = o.withDefaults()
 	w, late := int64(o.Window), max(int64(o.Lateness), 0)
 	start := func(t int64) int64 { return t - ((t%w)+w)%w }
@@ -56,7 +58,7 @@ func reference(o Options, stream []Reading) []Point {
 		gen    string
 		window int64
 	}
-	best := map[key]Reading{}
+	best := map[key]model.Reading{}
 	for i, r := range stream {
 		isLate := false
 		for _, p := range stream[:i] {
@@ -70,17 +72,17 @@ func reference(o Options, stream []Reading) []Point {
 			best[k] = r
 		}
 	}
-	var pts []Point
+	var pts []model.Point
 	for k, r := range best {
-		pts = append(pts, Point{Reading: r, Window: k.window, Region: o.Region,
+		pts = append(pts, model.Point{Reading: r, Window: k.window, Region: o.Region,
 			Alarm: map[bool]string{true: "refuel", false: "no action"}[r.Fuel < 500]})
 	}
 	sortPoints(pts)
 	return pts
 }
 
-func sortPoints(pts []Point) {
-	slices.SortFunc(pts, func(a, b Point) int {
+func sortPoints(pts []model.Point) {
+	slices.SortFunc(pts, func(a, b model.Point) int {
 		return cmp.Or(cmp.Compare(a.GeneratorID, b.GeneratorID), cmp.Compare(a.Window, b.Window))
 	})
 }
@@ -94,7 +96,7 @@ func randomOptions(rng *rand.Rand) Options {
 
 // checkOrder fails unless each generator's windows come out once each, in
 // increasing order.
-func checkOrder(t *testing.T, pts []Point) {
+func checkOrder(t *testing.T, pts []model.Point) {
 	t.Helper()
 	last := map[string]int64{}
 	for _, p := range pts {
@@ -105,7 +107,7 @@ func checkOrder(t *testing.T, pts []Point) {
 	}
 }
 
-func comparePoints(t *testing.T, got, want []Point) {
+func comparePoints(t *testing.T, got, want []model.Point) {
 	t.Helper()
 	sortPoints(got)
 	if len(got) != len(want) {
@@ -153,7 +155,7 @@ func TestPropertyRestart(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 7))
 		o := randomOptions(rng)
 		stream := randomStream(rng, 50+rng.IntN(600))
-		var got []Point
+		var got []model.Point
 		w, _ := NewWindower(o)
 		pos, done := 0, 0 // readings stream[:pos] were offered to w; done: before any restart
 		for pos < len(stream) {
@@ -194,7 +196,7 @@ func FuzzWindower(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var pts []Point
+		var pts []model.Point
 		for i := 0; i+9 <= len(data); i += 9 {
 			ts := int64(binary.LittleEndian.Uint64(data[i:]))
 			switch op := data[i+8]; {

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/edgespool/edgespool/agent/model"
 )
 
-// Field names a numeric field of a Reading that an alarm Rule tests.
+// Field names a numeric field of a model.Reading that an alarm Rule tests.
 type Field string
 
 // The fields a Rule can test.
@@ -48,7 +50,7 @@ type Rule struct {
 
 // Validate reports whether r names a known field and operator and a label.
 func (r Rule) Validate() error {
-	if _, ok := fieldValue(r.Field, Reading{}); !ok {
+	if _, ok := fieldValue(r.Field, model.Reading{}); !ok {
 		return fmt.Errorf("%w: unknown field %q", ErrBadRule, r.Field)
 	}
 	if _, ok := compare(r.Op, 0, 0); !ok {
@@ -61,7 +63,7 @@ func (r Rule) Validate() error {
 }
 
 // Match reports whether the reading satisfies the rule.
-func (r Rule) Match(x Reading) bool {
+func (r Rule) Match(x model.Reading) bool {
 	v, _ := fieldValue(r.Field, x)
 	ok, _ := compare(r.Op, v, r.Threshold)
 	return ok
@@ -93,7 +95,7 @@ func ParseRule(s string) (Rule, error) {
 }
 
 // label returns the label of the first matching rule, else def.
-func label(rules []Rule, def string, x Reading) string {
+func label(rules []Rule, def string, x model.Reading) string {
 	for _, r := range rules {
 		if r.Match(x) {
 			return r.Label
@@ -102,7 +104,7 @@ func label(rules []Rule, def string, x Reading) string {
 	return def
 }
 
-func fieldValue(f Field, x Reading) (float64, bool) {
+func fieldValue(f Field, x model.Reading) (float64, bool) {
 	switch f {
 	case FieldFuel:
 		return float64(x.Fuel), true

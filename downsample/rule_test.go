@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 func TestRules(t *testing.T) {
@@ -15,23 +17,23 @@ func TestRules(t *testing.T) {
 		{Field: FieldPower, Op: OpGreater, Threshold: 2500, Label: "overload"},
 		{Field: FieldLat, Op: OpNotEqual, Threshold: 40.5, Label: "moved"},
 	}
-	base := Reading{Fuel: 800, Temperature: 200, Load: 50, Power: 1000, Lat: 40.5, Lon: -74}
+	base := model.Reading{Fuel: 800, Temperature: 200, Load: 50, Power: 1000, Lat: 40.5, Lon: -74}
 	cases := []struct {
 		name   string
-		change func(*Reading)
+		change func(*model.Reading)
 		want   string
 	}{
-		{"none", func(*Reading) {}, "ok"},
-		{"first match wins", func(r *Reading) { r.Fuel = 0; r.Temperature = 300 }, "empty"},
-		{"negative", func(r *Reading) { r.Fuel = -20 }, "empty"},
-		{"499", func(r *Reading) { r.Fuel = 499 }, "refuel"},
-		{"500", func(r *Reading) { r.Fuel = 500 }, "ok"},
-		{"290", func(r *Reading) { r.Temperature = 290 }, "overheat"},
-		{"289", func(r *Reading) { r.Temperature = 289 }, "ok"},
-		{"load 0", func(r *Reading) { r.Load = 0 }, "idle"},
-		{"power 2500", func(r *Reading) { r.Power = 2500 }, "ok"},
-		{"power 2501", func(r *Reading) { r.Power = 2501 }, "overload"},
-		{"lat", func(r *Reading) { r.Lat = 40.50001 }, "moved"},
+		{"none", func(*model.Reading) {}, "ok"},
+		{"first match wins", func(r *model.Reading) { r.Fuel = 0; r.Temperature = 300 }, "empty"},
+		{"negative", func(r *model.Reading) { r.Fuel = -20 }, "empty"},
+		{"499", func(r *model.Reading) { r.Fuel = 499 }, "refuel"},
+		{"500", func(r *model.Reading) { r.Fuel = 500 }, "ok"},
+		{"290", func(r *model.Reading) { r.Temperature = 290 }, "overheat"},
+		{"289", func(r *model.Reading) { r.Temperature = 289 }, "ok"},
+		{"load 0", func(r *model.Reading) { r.Load = 0 }, "idle"},
+		{"power 2500", func(r *model.Reading) { r.Power = 2500 }, "ok"},
+		{"power 2501", func(r *model.Reading) { r.Power = 2501 }, "overload"},
+		{"lat", func(r *model.Reading) { r.Lat = 40.50001 }, "moved"},
 	}
 	for _, c := range cases {
 		r := base

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 // The engine keeps its durable state in the meta blob of its spool cursor,
@@ -42,7 +44,7 @@ func appendMeta(b []byte, through uint64, w *Windower) []byte {
 		if f <= w.floor {
 			continue
 		}
-		b = appendString(b, id)
+		b = model.AppendString(b, id)
 		b = binary.AppendVarint(b, f-prev)
 		prev = f
 	}
@@ -55,42 +57,42 @@ func restoreMeta(b []byte, w *Windower) (through uint64, err error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	d := decoder{b: b}
-	if v := d.byte(); d.err == nil && v != metaVersion {
-		return 0, fmt.Errorf("%w: meta version %d", ErrCorrupt, v)
+	d := model.NewDecoder(b)
+	if v := d.Byte(); d.Err() == nil && v != metaVersion {
+		return 0, fmt.Errorf("%w: meta version %d", model.ErrCorrupt, v)
 	}
-	through = d.uvarint()
-	if win := d.uvarint(); d.err == nil && (win == 0 || win > math.MaxInt64) {
-		return 0, fmt.Errorf("%w: meta window %d", ErrCorrupt, win)
+	through = d.Uvarint()
+	if win := d.Uvarint(); d.Err() == nil && (win == 0 || win > math.MaxInt64) {
+		return 0, fmt.Errorf("%w: meta window %d", model.ErrCorrupt, win)
 	}
-	floor := d.varint()
-	n := d.uvarint()
-	if d.err == nil && n > uint64(len(d.b)) {
-		return 0, fmt.Errorf("%w: meta count %d", ErrCorrupt, n)
+	floor := d.Varint()
+	n := d.Uvarint()
+	if d.Err() == nil && n > uint64(d.Len()) {
+		return 0, fmt.Errorf("%w: meta count %d", model.ErrCorrupt, n)
 	}
-	if err := restoreFrontiers(&d, w, floor, int(n)); err != nil {
+	if err := restoreFrontiers(d, w, floor, int(n)); err != nil {
 		return 0, err
 	}
-	if len(d.b) != 0 {
-		return 0, fmt.Errorf("%w: meta: %d trailing bytes", ErrCorrupt, len(d.b))
+	if d.Len() != 0 {
+		return 0, fmt.Errorf("%w: meta: %d trailing bytes", model.ErrCorrupt, d.Len())
 	}
 	return through, nil
 }
 
-func restoreFrontiers(d *decoder, w *Windower, floor int64, n int) error {
-	if d.err != nil {
-		return d.err
+func restoreFrontiers(d *model.Decoder, w *Windower, floor int64, n int) error {
+	if d.Err() != nil {
+		return d.Err()
 	}
 	w.floor = max(w.floor, floor)
 	prev := floor
 	for range n {
-		id := d.string()
-		prev += d.varint()
-		if d.err != nil {
-			return d.err
+		id := d.Text()
+		prev += d.Varint()
+		if d.Err() != nil {
+			return d.Err()
 		}
 		if id == "" || w.gens[id] != nil {
-			return fmt.Errorf("%w: meta: empty or repeated generator %q", ErrCorrupt, id)
+			return fmt.Errorf("%w: meta: empty or repeated generator %q", model.ErrCorrupt, id)
 		}
 		w.newGen(id, max(prev, w.floor))
 	}

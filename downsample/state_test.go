@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 func TestMetaRoundTrip(t *testing.T) {
@@ -59,8 +61,8 @@ func TestMetaRejectsDamage(t *testing.T) {
 	}
 	for name, b := range cases {
 		w2, _ := NewWindower(Options{})
-		if _, err := restoreMeta(b, w2); !errors.Is(err, ErrCorrupt) {
-			t.Errorf("%s: err = %v, want ErrCorrupt", name, err)
+		if _, err := restoreMeta(b, w2); !errors.Is(err, model.ErrCorrupt) {
+			t.Errorf("%s: err = %v, want model.ErrCorrupt", name, err)
 		}
 	}
 	w2, _ := NewWindower(Options{})

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/edgespool/edgespool/spool"
 )
 
@@ -13,7 +15,7 @@ import (
 // and the frontiers in its meta. Replaying from the cursor then reopens
 // exactly the windows that were open when the state was committed.
 func (e *Engine) recover() error {
-	seq, meta, err := e.log.Cursor(e.o.Consumer, StreamRaw)
+	seq, meta, err := e.log.Cursor(e.o.Consumer, model.StreamRaw)
 	if err != nil {
 		return fmt.Errorf("read cursor: %w", err)
 	}
@@ -41,7 +43,7 @@ func (e *Engine) step() (idle bool, err error) {
 			return false, err
 		}
 	}
-	b, err := e.log.ReadAfter(StreamRaw, e.pos, e.o.BatchSize)
+	b, err := e.log.ReadAfter(model.StreamRaw, e.pos, e.o.BatchSize)
 	if err != nil {
 		return false, fmt.Errorf("read raw: %w", err)
 	}
@@ -69,7 +71,7 @@ func (e *Engine) process(b spool.Batch, now time.Time) {
 	for i := range b.Records {
 		rec := &b.Records[i]
 		fresh := rec.Seq > e.counted
-		r, err := DecodeReading(rec.Value)
+		r, err := model.DecodeReading(rec.Value)
 		if err != nil {
 			if fresh {
 				corrupt++
@@ -120,11 +122,11 @@ func (e *Engine) commit(now time.Time) error {
 	}
 	e.recs = e.recs[:0]
 	for _, p := range e.pts {
-		e.recs = append(e.recs, spool.Record{Stream: StreamDownsampled, Key: p.GeneratorID, Time: p.Time,
-			Value: AppendPoint(nil, p)})
+		e.recs = append(e.recs, spool.Record{Stream: model.StreamDownsampled, Key: p.GeneratorID, Time: p.Time,
+			Value: model.AppendPoint(nil, p)})
 	}
 	e.meta = appendMeta(e.meta[:0], e.pos, e.w)
-	if err := e.log.Commit(e.o.Consumer, StreamRaw, ack, e.meta, e.recs); err != nil {
+	if err := e.log.Commit(e.o.Consumer, model.StreamRaw, ack, e.meta, e.recs); err != nil {
 		return fmt.Errorf("commit %d points, cursor %d: %w", len(e.recs), ack, err)
 	}
 	e.acked, e.lastCommit = ack, now

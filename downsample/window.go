@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 // Verdict says what Windower.Add did with a reading.
@@ -29,7 +31,7 @@ const (
 
 // Windower is the pure window and alarm logic: per generator, aligned
 // event-time windows; for each window the latest reading (ties on time: the
-// later-arriving reading wins) becomes a Point with its alarm label. It does
+// later-arriving reading wins) becomes a model.Point with its alarm label. It does
 // no I/O, starts no goroutines and reads no clock: the caller passes the
 // arrival order (seq) and the wall clock (now). Not safe for concurrent use.
 //
@@ -53,7 +55,7 @@ type Windower struct {
 	floor  int64 // windows starting before floor are closed for everyone
 	gens   map[string]*gen
 	ids    []string // sorted keys of gens, for deterministic output
-	out    []Point
+	out    []model.Point
 }
 
 // gen is the state of one generator.
@@ -68,7 +70,7 @@ type gen struct {
 // window is an open window: its start and its latest reading so far.
 type window struct {
 	start int64
-	best  Reading
+	best  model.Reading
 	seq   uint64 // arrival order of best
 }
 
@@ -103,7 +105,7 @@ func (w *Windower) Start(t int64) int64 {
 // Add offers reading r, which arrived as number seq (strictly increasing
 // across calls) at wall clock now. Windows that r's event time closes are
 // emitted; collect them with Take.
-func (w *Windower) Add(r Reading, seq uint64, now time.Time) Verdict {
+func (w *Windower) Add(r model.Reading, seq uint64, now time.Time) Verdict {
 	if r.Time < minTime || r.Time > maxTime || w.tooNew(r.Time, now) {
 		return BadTime
 	}
@@ -144,7 +146,7 @@ func (w *Windower) newGen(id string, frontier int64) *gen {
 
 // offer puts r into the open window that starts at start, opening it if
 // needed; r replaces the window's reading unless that one is newer.
-func (g *gen) offer(start int64, r Reading, seq uint64) {
+func (g *gen) offer(start int64, r model.Reading, seq uint64) {
 	i := len(g.open)
 	for i > 0 && g.open[i-1].start > start {
 		i--
@@ -176,7 +178,7 @@ func (w *Windower) closeBefore(g *gen, f int64) {
 }
 
 func (w *Windower) emit(win window) {
-	w.out = append(w.out, Point{
+	w.out = append(w.out, model.Point{
 		Reading: win.best,
 		Window:  win.start,
 		Alarm:   label(w.o.Rules, w.o.DefaultLabel, win.best),
@@ -186,7 +188,7 @@ func (w *Windower) emit(win window) {
 
 // Take appends the points emitted since the last Take to dst, in emission
 // order, and returns it.
-func (w *Windower) Take(dst []Point) []Point {
+func (w *Windower) Take(dst []model.Point) []model.Point {
 	dst = append(dst, w.out...)
 	clear(w.out)
 	w.out = w.out[:0]

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 // t0 is a minute boundary; test times are offsets from it.
@@ -49,21 +51,21 @@ func out(gen string, window, t float64, fuel int64, alarm string) string {
 	return fmt.Sprintf("%s w=%v t=%v fuel=%d %s", gen, sec(window), sec(t), fuel, alarm)
 }
 
-func describe(p Point) string {
+func describe(p model.Point) string {
 	return fmt.Sprintf("%s w=%v t=%v fuel=%d %s", p.GeneratorID, time.Duration(p.Window-t0.UnixNano()),
 		time.Duration(p.Time-t0.UnixNano()), p.Fuel, p.Alarm)
 }
 
-// reading builds a Reading whose other fields derive from fuel, so that a
+// reading builds a model.Reading whose other fields derive from fuel, so that a
 // point carrying the wrong reading's fields is noticed.
-func reading(gen string, t int64, fuel int64) Reading {
-	return Reading{GeneratorID: gen, Time: t, Fuel: fuel, Load: fuel % 101, Power: fuel * 2,
+func reading(gen string, t int64, fuel int64) model.Reading {
+	return model.Reading{GeneratorID: gen, Time: t, Fuel: fuel, Load: fuel % 101, Power: fuel * 2,
 		Temperature: 150 + fuel%50, Lat: float64(fuel) / 7, Lon: -float64(fuel) / 3}
 }
 
-func run(t *testing.T, w *Windower, ops []op) []Point {
+func run(t *testing.T, w *Windower, ops []op) []model.Point {
 	t.Helper()
-	var pts []Point
+	var pts []model.Point
 	for i, o := range ops {
 		switch {
 		case o.tick:

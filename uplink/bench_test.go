@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/edgespool/edgespool/sim/testenv"
 	"github.com/edgespool/edgespool/spool"
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
@@ -59,7 +60,7 @@ func backlog(b *testing.B) *spool.Spool {
 			names = append(names, fmt.Sprintf("kafka/raw%d", i), fmt.Sprintf("influx/raw%d", i))
 		}
 		benchSpool, benchErr = spool.Open(filepath.Join(benchDir, "spool.db"), spool.Options{NoSync: true,
-			MaxBytes: 4 << 30, Consumers: map[string][]string{downsample.StreamRaw: names}})
+			MaxBytes: 4 << 30, Consumers: map[string][]string{model.StreamRaw: names}})
 		if benchErr != nil {
 			return
 		}
@@ -101,8 +102,8 @@ func drain(b *testing.B, sinkName string, sink Sink) {
 	n := benchN()
 	for i := 0; i < b.N; i++ {
 		sp, consumer := backlog(b), freshConsumer(b, sinkName)
-		last := sp.Stats().Streams[downsample.StreamRaw].LastSeq
-		f, err := NewForwarder(sp, sink, ForwarderOptions{Stream: downsample.StreamRaw, Consumer: consumer})
+		last := sp.Stats().Streams[model.StreamRaw].LastSeq
+		f, err := NewForwarder(sp, sink, ForwarderOptions{Stream: model.StreamRaw, Consumer: consumer})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -112,7 +113,7 @@ func drain(b *testing.B, sinkName string, sink Sink) {
 		began := time.Now()
 		go func() { done <- f.Run(ctx) }()
 		for {
-			if seq, _, _ := sp.Cursor(consumer, downsample.StreamRaw); seq >= last {
+			if seq, _, _ := sp.Cursor(consumer, model.StreamRaw); seq >= last {
 				break
 			}
 			time.Sleep(2 * time.Millisecond)
@@ -172,7 +173,7 @@ func BenchmarkBaselineKafkaKgo(b *testing.B) {
 	for _, r := range rawRecords(n, 100) {
 		it, _ := decode(Message(r))
 		recs = append(recs, &kgo.Record{Key: []byte(it.GeneratorID), Value: appendJSON(nil, it), Headers: []kgo.RecordHeader{
-			{Key: HeaderID, Value: appendIdentity(nil, it)}, {Key: HeaderStream, Value: []byte(downsample.StreamRaw)}}})
+			{Key: HeaderID, Value: appendIdentity(nil, it)}, {Key: HeaderStream, Value: []byte(model.StreamRaw)}}})
 	}
 	k := benchKafka(b)
 	cl := k.Client(b, kgo.DefaultProduceTopic(DefaultRawTopic), kgo.ProducerBatchCompression(kgo.Lz4Compression()),

@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/edgespool/edgespool/sim/testenv"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,7 +21,7 @@ import (
 // de-duplication keys on) and its content.
 type stored struct {
 	id string
-	p  downsample.Point // Window and, for InfluxDB, Seq are not compared
+	p  model.Point // Window and, for InfluxDB, Seq are not compared
 }
 
 // target is one Sink implementation with a way to read back what it wrote.
@@ -56,14 +57,14 @@ func runContract(t *testing.T, tg target) {
 		if err := tg.sink.Send(ctx, downMsgs); err != nil {
 			t.Fatal(err)
 		}
-		checkStored(t, tg.readBack(t, downsample.StreamRaw), rawMsgs, 1)
-		checkStored(t, tg.readBack(t, downsample.StreamDownsampled), downMsgs, 1)
+		checkStored(t, tg.readBack(t, model.StreamRaw), rawMsgs, 1)
+		checkStored(t, tg.readBack(t, model.StreamDownsampled), downMsgs, 1)
 	})
 	t.Run("replay is harmless", func(t *testing.T) {
 		if err := tg.sink.Send(ctx, rawMsgs[100:200]); err != nil {
 			t.Fatal(err)
 		}
-		checkStored(t, tg.readBack(t, downsample.StreamRaw), rawMsgs, 2)
+		checkStored(t, tg.readBack(t, model.StreamRaw), rawMsgs, 2)
 	})
 	t.Run("bad payload rejected with its index", func(t *testing.T) {
 		bad := append([]Message(nil), rawMsgs[:10]...)
@@ -94,7 +95,7 @@ func runContract(t *testing.T, tg target) {
 // content, and that each identity appears at most maxCopies times.
 func checkStored(t *testing.T, got []stored, want []Message, maxCopies int) {
 	t.Helper()
-	byID := map[string][]downsample.Point{}
+	byID := map[string][]model.Point{}
 	for _, s := range got {
 		byID[s.id] = append(byID[s.id], s.p)
 	}
@@ -120,7 +121,7 @@ func checkStored(t *testing.T, got []stored, want []Message, maxCopies int) {
 	}
 }
 
-func sameContent(got, want downsample.Point, down bool) bool {
+func sameContent(got, want model.Point, down bool) bool {
 	g, w := got, want
 	g.Window, w.Window, g.Stamped, w.Stamped = 0, 0, false, false
 	if got.Seq == 0 { // InfluxDB keeps no seq
@@ -167,7 +168,7 @@ func contractKafka(t *testing.T, k *testenv.KafkaCluster) {
 	}
 	t.Cleanup(func() { s.Close() })
 	runContract(t, target{sink: s, readBack: func(t *testing.T, stream string) []stored {
-		topic := map[string]string{downsample.StreamRaw: DefaultRawTopic, downsample.StreamDownsampled: DefaultDownsampledTopic}[stream]
+		topic := map[string]string{model.StreamRaw: DefaultRawTopic, model.StreamDownsampled: DefaultDownsampledTopic}[stream]
 		return kafkaStored(t, k.Consume(t, topic))
 	}})
 }
@@ -187,7 +188,7 @@ func kafkaStored(t *testing.T, recs []*kgo.Record) []stored {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := downsample.Point{Reading: downsample.Reading{GeneratorID: v.GeneratorID, Time: ts.UnixNano(), Seq: v.Seq,
+		p := model.Point{Reading: model.Reading{GeneratorID: v.GeneratorID, Time: ts.UnixNano(), Seq: v.Seq,
 			Lat: v.Lat, Lon: v.Lon, Temperature: v.Temperature, Power: v.Power, Load: v.Load, Fuel: v.Fuel}}
 		if v.Alarm != nil {
 			p.Alarm, p.Region = *v.Alarm, *v.Region
@@ -221,7 +222,7 @@ func contractInflux(t *testing.T, in *testenv.InfluxServer) {
 		t.Fatal(err)
 	}
 	runContract(t, target{sink: s, readBack: func(t *testing.T, stream string) []stored {
-		db := map[string]string{downsample.StreamRaw: DefaultRawBucket, downsample.StreamDownsampled: DefaultDownsampledBucket}[stream]
+		db := map[string]string{model.StreamRaw: DefaultRawBucket, model.StreamDownsampled: DefaultDownsampledBucket}[stream]
 		return influxStored(t, in.Query(t, db, "SELECT * FROM genData GROUP BY *"))
 	}})
 }
@@ -233,7 +234,7 @@ func influxStored(t *testing.T, series []testenv.Series) []stored {
 	var out []stored
 	for _, s := range series {
 		for _, row := range s.Values {
-			var p downsample.Point
+			var p model.Point
 			p.GeneratorID, p.Region = s.Tags["generatorID"], s.Tags["region"]
 			for i, c := range s.Columns {
 				setField(t, &p, c, row[i])
@@ -244,7 +245,7 @@ func influxStored(t *testing.T, series []testenv.Series) []stored {
 	return out
 }
 
-func setField(t *testing.T, p *downsample.Point, col string, v any) {
+func setField(t *testing.T, p *model.Point, col string, v any) {
 	t.Helper()
 	if v == nil {
 		return

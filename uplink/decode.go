@@ -5,28 +5,28 @@ import (
 	"math"
 	"unicode/utf8"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 // item is a decoded message: the reading, plus window, alarm and region
 // when it came from the downsampled stream (down is true).
 type item struct {
-	downsample.Point
+	model.Point
 	down bool
 }
 
-// decode decodes m's payload by its stream: downsample.StreamDownsampled
+// decode decodes m's payload by its stream: model.StreamDownsampled
 // holds Points, every other stream Readings. A payload that cannot be
 // decoded or sent as it is (corrupt, NaN coordinates, an id that is not
 // UTF-8) is a ClassPermanent error: no retry will ever make it acceptable.
 func decode(m Message) (item, error) {
 	var it item
 	var err error
-	if m.Stream == downsample.StreamDownsampled {
-		it.Point, err = downsample.DecodePoint(m.Value)
+	if m.Stream == model.StreamDownsampled {
+		it.Point, err = model.DecodePoint(m.Value)
 		it.down = true
 	} else {
-		it.Reading, err = downsample.DecodeReading(m.Value)
+		it.Reading, err = model.DecodeReading(m.Value)
 	}
 	if err != nil {
 		return it, Permanent(fmt.Errorf("decode %s seq %d: %w", m.Stream, m.Seq, err))

@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/edgespool/edgespool/sim/testenv"
 	"github.com/edgespool/edgespool/spool"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -63,8 +64,8 @@ type scenario struct {
 }
 
 var consumers = map[string][]string{
-	downsample.StreamRaw:         {"kafka/raw", "influx/raw"},
-	downsample.StreamDownsampled: {"kafka/down", "influx/down"},
+	model.StreamRaw:         {"kafka/raw", "influx/raw"},
+	model.StreamDownsampled: {"kafka/down", "influx/down"},
 }
 
 func newScenario(t *testing.T, srv *servers, name string, topicConfigs ...string) *scenario {
@@ -75,13 +76,13 @@ func newScenario(t *testing.T, srv *servers, name string, topicConfigs ...string
 	}
 	t.Cleanup(func() { sp.Close() })
 	sc := &scenario{t: t, srv: srv, name: name, sp: sp, logs: &syncBuffer{}, produced: map[string][]spool.Record{}}
-	topics := map[string]string{downsample.StreamRaw: name + "_raw", downsample.StreamDownsampled: name + "_down"}
+	topics := map[string]string{model.StreamRaw: name + "_raw", model.StreamDownsampled: name + "_down"}
 	adm := kadm.NewClient(srv.kafka.Client(t))
 	configs := map[string]*string{}
 	for i := 0; i+1 < len(topicConfigs); i += 2 {
 		configs[topicConfigs[i]] = &topicConfigs[i+1]
 	}
-	if _, err := adm.CreateTopics(context.Background(), 3, 1, configs, topics[downsample.StreamRaw], topics[downsample.StreamDownsampled]); err != nil {
+	if _, err := adm.CreateTopics(context.Background(), 3, 1, configs, topics[model.StreamRaw], topics[model.StreamDownsampled]); err != nil {
 		t.Fatal(err)
 	}
 	sc.kafka = KafkaOptions{Brokers: srv.kafka.Addrs, Topics: topics, WriteTimeout: 3 * time.Second}
@@ -108,7 +109,7 @@ func (sc *scenario) startForwarders() {
 	head := func(stream string) uint64 { return sc.sp.Stats().Streams[stream].LastSeq }
 	for _, sink := range []Sink{ks, is} {
 		link := NewLink(sink.Name(), LinkOptions{DownAfter: time.Second, Logger: log, Metrics: m})
-		for _, stream := range []string{downsample.StreamDownsampled, downsample.StreamRaw} {
+		for _, stream := range []string{model.StreamDownsampled, model.StreamRaw} {
 			f, err := NewForwarder(sc.sp, sink, ForwarderOptions{Stream: stream, Link: link, Logger: log, Metrics: m,
 				SendTimeout: 5 * time.Second, Head: head, BatchRecords: 2000,
 				Backoff: BackoffOptions{Min: 20 * time.Millisecond, Max: 300 * time.Millisecond}})
@@ -134,7 +135,7 @@ func (sc *scenario) stopForwarders() {
 // produce appends readings of gens generators, per generator in sequence,
 // `per` each, in batches of 100 every `every`; every 60th reading of a
 // generator also yields a downsampled point. mutate may alter a reading.
-func (sc *scenario) produce(gens, per int, every time.Duration, mutate func(g, i int, r *downsample.Reading)) {
+func (sc *scenario) produce(gens, per int, every time.Duration, mutate func(g, i int, r *model.Reading)) {
 	ctx := context.Background()
 	var batch []spool.Record
 	flush := func() {
@@ -158,12 +159,12 @@ func (sc *scenario) produce(gens, per int, every time.Duration, mutate func(g, i
 			if mutate != nil {
 				mutate(g, i, &r)
 			}
-			batch = append(batch, spool.Record{Stream: downsample.StreamRaw, Key: r.GeneratorID, Time: r.Time,
-				Value: downsample.AppendReading(nil, r)})
+			batch = append(batch, spool.Record{Stream: model.StreamRaw, Key: r.GeneratorID, Time: r.Time,
+				Value: model.AppendReading(nil, r)})
 			if i%60 == 59 {
-				p := downsample.Point{Reading: r, Window: r.Time - r.Time%int64(time.Minute), Alarm: "no action", Region: "US"}
-				batch = append(batch, spool.Record{Stream: downsample.StreamDownsampled, Key: r.GeneratorID,
-					Time: r.Time, Value: downsample.AppendPoint(nil, p)})
+				p := model.Point{Reading: r, Window: r.Time - r.Time%int64(time.Minute), Alarm: "no action", Region: "US"}
+				batch = append(batch, spool.Record{Stream: model.StreamDownsampled, Key: r.GeneratorID,
+					Time: r.Time, Value: model.AppendPoint(nil, p)})
 			}
 			if len(batch) >= 100 {
 				flush()
@@ -205,7 +206,7 @@ func (sc *scenario) drained(timeout time.Duration) {
 func (sc *scenario) verify(rejected map[string][]string) {
 	t := sc.t
 	t.Helper()
-	for _, stream := range []string{downsample.StreamRaw, downsample.StreamDownsampled} {
+	for _, stream := range []string{model.StreamRaw, model.StreamDownsampled} {
 		sc.mu.Lock()
 		all := sc.produced[stream]
 		sc.mu.Unlock()
@@ -392,11 +393,11 @@ func TestRealServers(t *testing.T) {
 		sc := newScenario(t, srv, "reject", "max.message.bytes", "16000")
 		sc.kafka.Compression = "none"
 		old := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
-		srv.influx.Write(t, sc.infl.Buckets[downsample.StreamRaw], fmt.Sprintf("genData,generatorID=other fuel=1.5 %d\n", old))
+		srv.influx.Write(t, sc.infl.Buckets[model.StreamRaw], fmt.Sprintf("genData,generatorID=other fuel=1.5 %d\n", old))
 		long := "generator-" + strings.Repeat("x", 240)
 		sc.kafka.MaxMessageBytes = 700
 		sc.startForwarders()
-		sc.produce(10, 100, time.Millisecond, func(g, i int, r *downsample.Reading) {
+		sc.produce(10, 100, time.Millisecond, func(g, i int, r *model.Reading) {
 			if g == 5 && i == 50 {
 				r.GeneratorID, r.Time = "old5", old+int64(time.Second)
 			}
@@ -406,9 +407,9 @@ func TestRealServers(t *testing.T) {
 		})
 		sc.drained(60 * time.Second)
 		sc.verify(map[string][]string{"kafka": {long}, "influx": {"old5"}})
-		var letters []DeadLetter
-		if err := sc.sp.Scan(downsample.StreamDeadLetter, 0, func(r spool.Record) error {
-			d, err := DecodeDeadLetter(r.Value)
+		var letters []model.DeadLetter
+		if err := sc.sp.Scan(model.StreamDeadLetter, 0, func(r spool.Record) error {
+			d, err := model.DecodeDeadLetter(r.Value)
 			letters = append(letters, d)
 			return err
 		}); err != nil {
@@ -420,7 +421,7 @@ func TestRealServers(t *testing.T) {
 		for _, d := range letters {
 			ok := (d.Source == "kafka" && d.Key == long && d.Class == "too_large") ||
 				(d.Source == "influx" && d.Key == "old5" && d.Class == "permanent" && strings.Contains(d.Reason, "field type conflict"))
-			if !ok || d.Stream != downsample.StreamRaw || d.Seq == 0 {
+			if !ok || d.Stream != model.StreamRaw || d.Seq == 0 {
 				t.Errorf("dead letter %+v", d)
 			}
 		}
@@ -431,7 +432,7 @@ func TestRealServers(t *testing.T) {
 		sc.startForwarders()
 		time.Sleep(100 * time.Millisecond)
 		sc.stopForwarders()
-		if seq, _, _ := sc.sp.Cursor("kafka/raw", downsample.StreamRaw); seq >= 20000 {
+		if seq, _, _ := sc.sp.Cursor("kafka/raw", model.StreamRaw); seq >= 20000 {
 			t.Logf("kafka/raw had already drained (cursor %d) when stopped", seq)
 		}
 		sc.startForwarders()

@@ -8,7 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/edgespool/edgespool/spool"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -31,13 +32,13 @@ type Log interface {
 type ForwarderOptions struct {
 	Stream string // spool stream to forward (required)
 	// Consumer is the durable cursor name (default "<sink>/raw" or
-	// "<sink>/down" for downsample.StreamDownsampled, else "<sink>/<stream>").
+	// "<sink>/down" for model.StreamDownsampled, else "<sink>/<stream>").
 	Consumer string
 	// Link is shared by every forwarder of one sink (default: a link of
 	// its own, named after the sink).
 	Link *Link
 	// Priority makes the link's other forwarders wait while this one has a
-	// backlog (default: true for downsample.StreamDownsampled).
+	// backlog (default: true for model.StreamDownsampled).
 	Priority *bool
 	// BatchRecords and BatchBytes bound one batch (records, spooled
 	// payload bytes). Defaults: the sink's BatchLimits, else 5000 and 8 MiB.
@@ -56,7 +57,7 @@ type ForwarderOptions struct {
 	// not on the send path.
 	Head func(stream string) uint64
 	// DeadLetterStream receives rejected records (default
-	// downsample.StreamDeadLetter).
+	// model.StreamDeadLetter).
 	DeadLetterStream string
 	Logger           *slog.Logger
 	Metrics          *Metrics
@@ -129,13 +130,13 @@ func NewForwarder(log Log, sink Sink, o ForwarderOptions) (*Forwarder, error) {
 func forwarderDefaults(sink Sink, o ForwarderOptions) ForwarderOptions {
 	if o.Consumer == "" {
 		short := o.Stream
-		if short == downsample.StreamDownsampled {
+		if short == model.StreamDownsampled {
 			short = "down"
 		}
 		o.Consumer = sink.Name() + "/" + short
 	}
 	if o.Priority == nil {
-		p := o.Stream == downsample.StreamDownsampled
+		p := o.Stream == model.StreamDownsampled
 		o.Priority = &p
 	}
 	if lim, ok := sink.(Limiter); ok {
@@ -146,7 +147,7 @@ func forwarderDefaults(sink Sink, o ForwarderOptions) ForwarderOptions {
 	setDefault(&o.BatchBytes, 8<<20)
 	setDefault(&o.SendTimeout, 60*time.Second)
 	setDefault(&o.StopGrace, 2*time.Second)
-	setDefault(&o.DeadLetterStream, downsample.StreamDeadLetter)
+	setDefault(&o.DeadLetterStream, model.StreamDeadLetter)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -456,7 +457,7 @@ func (f *Forwarder) confirm(msgs []Message) {
 	f.confirmN(len(msgs), payloadBytes(msgs), true)
 	now := f.clk.Now().UnixNano()
 	for i := range msgs {
-		f.delay.Observe(AgeSeconds(now, msgs[i].Time))
+		f.delay.Observe(model.AgeSeconds(now, msgs[i].Time))
 	}
 }
 
@@ -476,9 +477,9 @@ func (f *Forwarder) confirmN(records, bytes int, batch bool) {
 // that fails (spool full or closed), the record is counted as dropped and
 // logged with its identity: never a silent loss.
 func (f *Forwarder) deadLetter(ctx context.Context, m Message, cause error) {
-	d := DeadLetter{Source: f.sink.Name(), Reason: cause.Error(), Class: ClassOf(cause).String(),
+	d := model.DeadLetter{Source: f.sink.Name(), Reason: cause.Error(), Class: ClassOf(cause).String(),
 		Stream: m.Stream, Seq: m.Seq, Key: m.Key, Time: m.Time, At: f.clk.Now().UTC(), Payload: m.Value}
-	rec := d.Record()
+	rec := deadLetterRecord(d)
 	rec.Stream = f.o.DeadLetterStream
 	err := f.log.Append(context.WithoutCancel(ctx), []spool.Record{rec})
 	f.mu.Lock()

@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/edgespool/edgespool/downsample"
 	"github.com/edgespool/edgespool/spool"
 )
 
@@ -61,7 +62,7 @@ func appendRecs(t *testing.T, l Log, recs []spool.Record) {
 func newFwd(t *testing.T, l Log, s Sink, o ForwarderOptions) *Forwarder {
 	t.Helper()
 	if o.Stream == "" {
-		o.Stream = downsample.StreamRaw
+		o.Stream = model.StreamRaw
 	}
 	if o.Clock == nil {
 		o.Clock = newFakeClock()
@@ -209,12 +210,12 @@ func TestForwarderIsolatesRejectedRecords(t *testing.T) {
 				}
 			}
 			checkSpoolOrder(t, s.received(), want)
-			dl := l.records(downsample.StreamDeadLetter)
+			dl := l.records(model.StreamDeadLetter)
 			if len(dl) != len(bad) {
 				t.Fatalf("%d dead letters, want %d", len(dl), len(bad))
 			}
 			for i, r := range dl {
-				d, err := DecodeDeadLetter(r.Value)
+				d, err := model.DecodeDeadLetter(r.Value)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -253,7 +254,7 @@ func TestForwarderDeadLettersUndecodablePayload(t *testing.T) {
 	if got := len(s.received()); got != 19 {
 		t.Fatalf("sent %d, want 19", got)
 	}
-	if dl := l.records(downsample.StreamDeadLetter); len(dl) != 1 || !strings.Contains(string(dl[0].Value), `"seq":14`) {
+	if dl := l.records(model.StreamDeadLetter); len(dl) != 1 || !strings.Contains(string(dl[0].Value), `"seq":14`) {
 		t.Fatalf("dead letters %v", dl)
 	}
 	if s.sends != 3 { // the batch (rejected at index 13), the 13 before it, the 6 after it
@@ -364,15 +365,15 @@ func TestForwarderDownsampledDrainsFirst(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		order = append(order, msgs[0].Stream)
-		if msgs[0].Stream == downsample.StreamDownsampled {
+		if msgs[0].Stream == model.StreamDownsampled {
 			lastDown = len(order)
 		}
 		time.Sleep(time.Millisecond)
 		return nil
 	}}
 	link := NewLink("mem", LinkOptions{})
-	raw := newFwd(t, l, s, ForwarderOptions{Stream: downsample.StreamRaw, Link: link, BatchRecords: 100})
-	down := newFwd(t, l, s, ForwarderOptions{Stream: downsample.StreamDownsampled, Link: link, BatchRecords: 100})
+	raw := newFwd(t, l, s, ForwarderOptions{Stream: model.StreamRaw, Link: link, BatchRecords: 100})
+	down := newFwd(t, l, s, ForwarderOptions{Stream: model.StreamDownsampled, Link: link, BatchRecords: 100})
 	start(t, down)
 	// Give the downsampled forwarder the head start it has in the agent,
 	// where both start together and the priority one reads first.
@@ -384,7 +385,7 @@ func TestForwarderDownsampledDrainsFirst(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for i, s := range order[:lastDown] {
-		if s != downsample.StreamDownsampled {
+		if s != model.StreamDownsampled {
 			t.Fatalf("raw batch %d sent before the downsampled backlog was drained: %v", i, order)
 		}
 	}
@@ -397,15 +398,15 @@ func TestForwarderRawNotStarvedByFailingPriority(t *testing.T) {
 	// The downsampled topic is missing: its forwarder keeps retrying; raw
 	// must still drain.
 	s := &memSink{name: "mem", fail: func(msgs []Message) error {
-		if msgs[0].Stream == downsample.StreamDownsampled {
+		if msgs[0].Stream == model.StreamDownsampled {
 			return Retryable(errors.New("unknown topic"))
 		}
 		return nil
 	}}
 	link := NewLink("mem", LinkOptions{})
-	start(t, newFwd(t, l, s, ForwarderOptions{Stream: downsample.StreamDownsampled, Link: link,
+	start(t, newFwd(t, l, s, ForwarderOptions{Stream: model.StreamDownsampled, Link: link,
 		Clock: realClock{}, Backoff: BackoffOptions{Min: time.Millisecond, Max: 5 * time.Millisecond}}))
-	start(t, newFwd(t, l, s, ForwarderOptions{Stream: downsample.StreamRaw, Link: link}))
+	start(t, newFwd(t, l, s, ForwarderOptions{Stream: model.StreamRaw, Link: link}))
 	waitFor(t, "raw drain", func() bool { return l.cursor("mem/raw", "raw") == 100 })
 	if c := l.cursor("mem/down", "downsampled"); c != 0 {
 		t.Fatalf("downsampled cursor moved to %d on failures", c)
@@ -436,11 +437,11 @@ func TestNewForwarderDefaults(t *testing.T) {
 	if _, err := NewForwarder(l, &memSink{name: "x"}, ForwarderOptions{}); err == nil {
 		t.Fatal("no stream accepted")
 	}
-	f := newFwd(t, l, &memSink{name: "kafka"}, ForwarderOptions{Stream: downsample.StreamDownsampled})
+	f := newFwd(t, l, &memSink{name: "kafka"}, ForwarderOptions{Stream: model.StreamDownsampled})
 	if f.Consumer() != "kafka/down" || !f.prio {
 		t.Fatalf("consumer %q prio %v", f.Consumer(), f.prio)
 	}
-	f = newFwd(t, l, &memSink{name: "influx"}, ForwarderOptions{Stream: downsample.StreamRaw})
+	f = newFwd(t, l, &memSink{name: "influx"}, ForwarderOptions{Stream: model.StreamRaw})
 	if f.Consumer() != "influx/raw" || f.prio {
 		t.Fatalf("consumer %q prio %v", f.Consumer(), f.prio)
 	}

@@ -6,7 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/edgespool/edgespool/spool"
 )
 
@@ -14,8 +15,8 @@ import (
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
 // reading returns the i-th reading of generator g (seq i+1, one per second).
-func reading(g, i int) downsample.Reading {
-	return downsample.Reading{
+func reading(g, i int) model.Reading {
+	return model.Reading{
 		GeneratorID: fmt.Sprintf("generator%d", g),
 		Time:        t0.Add(time.Duration(i) * time.Second).UnixNano(),
 		Seq:         uint64(i + 1),
@@ -24,13 +25,13 @@ func reading(g, i int) downsample.Reading {
 	}
 }
 
-func point(g, i int) downsample.Point {
+func point(g, i int) model.Point {
 	r := reading(g, i)
 	alarm := "no action"
 	if r.Fuel < 500 {
 		alarm = "refuel"
 	}
-	return downsample.Point{Reading: r, Window: r.Time - r.Time%int64(time.Minute), Alarm: alarm, Region: "US"}
+	return model.Point{Reading: r, Window: r.Time - r.Time%int64(time.Minute), Alarm: alarm, Region: "US"}
 }
 
 // rawRecords returns n readings of gens generators, interleaved, as spool
@@ -39,8 +40,8 @@ func rawRecords(n, gens int) []spool.Record {
 	recs := make([]spool.Record, n)
 	for k := range recs {
 		r := reading(k%gens, k/gens)
-		recs[k] = spool.Record{Stream: downsample.StreamRaw, Key: r.GeneratorID, Time: r.Time,
-			Value: downsample.AppendReading(nil, r)}
+		recs[k] = spool.Record{Stream: model.StreamRaw, Key: r.GeneratorID, Time: r.Time,
+			Value: model.AppendReading(nil, r)}
 	}
 	return recs
 }
@@ -49,8 +50,8 @@ func downRecords(n, gens int) []spool.Record {
 	recs := make([]spool.Record, n)
 	for k := range recs {
 		p := point(k%gens, k/gens*60)
-		recs[k] = spool.Record{Stream: downsample.StreamDownsampled, Key: p.GeneratorID, Time: p.Time,
-			Value: downsample.AppendPoint(nil, p)}
+		recs[k] = spool.Record{Stream: model.StreamDownsampled, Key: p.GeneratorID, Time: p.Time,
+			Value: model.AppendPoint(nil, p)}
 	}
 	return recs
 }
@@ -215,7 +216,7 @@ func (s *memSink) Send(ctx context.Context, msgs []Message) error {
 		}
 	}
 	for i, m := range msgs {
-		if m.Stream != downsample.StreamRaw && m.Stream != downsample.StreamDownsampled {
+		if m.Stream != model.StreamRaw && m.Stream != model.StreamDownsampled {
 			return AtIndex(i, Permanent(fmt.Errorf("no destination for stream %q", m.Stream)))
 		}
 		if _, err := decode(m); err != nil {

@@ -14,7 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
+
 	ihttp "github.com/influxdata/influxdb-client-go/v2/api/http"
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 )
@@ -124,8 +125,8 @@ func NewInflux(o InfluxOptions) (*Influx, error) {
 func influxDefaults(o InfluxOptions) InfluxOptions {
 	if o.Buckets == nil {
 		o.Buckets = map[string]string{
-			downsample.StreamRaw:         DefaultRawBucket,
-			downsample.StreamDownsampled: DefaultDownsampledBucket,
+			model.StreamRaw:         DefaultRawBucket,
+			model.StreamDownsampled: DefaultDownsampledBucket,
 		}
 	}
 	setDefault(&o.BatchPoints, 10000)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 func TestInfluxStatusClasses(t *testing.T) {
@@ -79,6 +79,6 @@ func TestInfluxNetworkErrorRetryable(t *testing.T) {
 	}
 }
 
-func rawMessage(r downsample.Reading) Message {
-	return Message{Stream: downsample.StreamRaw, Key: r.GeneratorID, Time: r.Time, Value: downsample.AppendReading(nil, r)}
+func rawMessage(r model.Reading) Message {
+	return Message{Stream: model.StreamRaw, Key: r.GeneratorID, Time: r.Time, Value: model.AppendReading(nil, r)}
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 // jsonValue is the Kafka value as encoding/json would write it.
@@ -38,7 +38,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 				r.Seq = 0
 			}
 			for _, down := range []bool{false, true} {
-				it := item{Point: downsample.Point{Reading: r, Window: r.Time - 17, Alarm: "refuel" + id, Region: "US" + id}, down: down}
+				it := item{Point: model.Point{Reading: r, Window: r.Time - 17, Alarm: "refuel" + id, Region: "US" + id}, down: down}
 				got := appendJSON(nil, it)
 				var v jsonValue
 				dec := json.NewDecoder(bytes.NewReader(got))
@@ -69,9 +69,9 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 }
 
 func TestAppendJSONReferencePayload(t *testing.T) {
-	r := downsample.Reading{GeneratorID: "generator1", Lat: 40.71427, Lon: -74.00597, Temperature: 205,
+	r := model.Reading{GeneratorID: "generator1", Lat: 40.71427, Lon: -74.00597, Temperature: 205,
 		Power: 1534, Load: 62, Fuel: 912, Time: t0.UnixNano()}
-	got := string(appendJSON(nil, item{Point: downsample.Point{Reading: r}}))
+	got := string(appendJSON(nil, item{Point: model.Point{Reading: r}}))
 	want := `{"generatorID":"generator1","lat":40.71427,"lon":-74.00597,"temperature":205,"power":1534,"load":62,"fuel":912,"time":"2024-05-01T12:00:00Z"}`
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
@@ -79,7 +79,7 @@ func TestAppendJSONReferencePayload(t *testing.T) {
 }
 
 func TestDecodeRejectsBadPayloads(t *testing.T) {
-	good := downsample.AppendReading(nil, reading(1, 1))
+	good := model.AppendReading(nil, reading(1, 1))
 	nan := reading(1, 1)
 	nan.Lat = math.NaN()
 	inf := reading(1, 1)
@@ -87,20 +87,20 @@ func TestDecodeRejectsBadPayloads(t *testing.T) {
 	badID := reading(1, 1)
 	badID.GeneratorID = "g\xff"
 	cases := map[string]Message{
-		"truncated":      {Stream: downsample.StreamRaw, Value: good[:len(good)-3]},
-		"empty":          {Stream: downsample.StreamRaw},
-		"nan":            {Stream: downsample.StreamRaw, Value: downsample.AppendReading(nil, nan)},
-		"inf":            {Stream: downsample.StreamRaw, Value: downsample.AppendReading(nil, inf)},
-		"bad id":         {Stream: downsample.StreamRaw, Value: downsample.AppendReading(nil, badID)},
-		"reading as pt":  {Stream: downsample.StreamDownsampled, Value: good},
-		"trailing bytes": {Stream: downsample.StreamRaw, Value: append(append([]byte(nil), good...), 0)},
+		"truncated":      {Stream: model.StreamRaw, Value: good[:len(good)-3]},
+		"empty":          {Stream: model.StreamRaw},
+		"nan":            {Stream: model.StreamRaw, Value: model.AppendReading(nil, nan)},
+		"inf":            {Stream: model.StreamRaw, Value: model.AppendReading(nil, inf)},
+		"bad id":         {Stream: model.StreamRaw, Value: model.AppendReading(nil, badID)},
+		"reading as pt":  {Stream: model.StreamDownsampled, Value: good},
+		"trailing bytes": {Stream: model.StreamRaw, Value: append(append([]byte(nil), good...), 0)},
 	}
 	for name, m := range cases {
 		if _, err := decode(m); ClassOf(err) != ClassPermanent || err == nil {
 			t.Errorf("%s: err %v, want permanent", name, err)
 		}
 	}
-	if _, err := decode(Message{Stream: downsample.StreamRaw, Value: good}); err != nil {
+	if _, err := decode(Message{Stream: model.StreamRaw, Value: good}); err != nil {
 		t.Errorf("good reading: %v", err)
 	}
 }

@@ -9,7 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/segmentio/kafka-go"
 )
 
@@ -159,8 +160,8 @@ func (k *Kafka) newWriter(batchSize int, codec kafka.Compression) *kafka.Writer 
 func kafkaDefaults(o KafkaOptions) KafkaOptions {
 	if o.Topics == nil {
 		o.Topics = map[string]string{
-			downsample.StreamRaw:         DefaultRawTopic,
-			downsample.StreamDownsampled: DefaultDownsampledTopic,
+			model.StreamRaw:         DefaultRawTopic,
+			model.StreamDownsampled: DefaultDownsampledTopic,
 		}
 	}
 	setDefault(&o.BatchRecords, 5000)

@@ -17,7 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -140,7 +141,7 @@ func TestKafkaMissingTopicKeepsRetrying(t *testing.T) {
 	}
 	defer auto.Close()
 	if err := auto.Send(ctx, []Message{rawMessage(reading(1, 1)),
-		{Stream: downsample.StreamDownsampled, Value: downsample.AppendPoint(nil, point(1, 1))}}); err != nil {
+		{Stream: model.StreamDownsampled, Value: model.AppendPoint(nil, point(1, 1))}}); err != nil {
 		t.Fatalf("auto-created topics: %v", err)
 	}
 }

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/edgespool/edgespool/agent/model"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // gaugeValue returns the value of an uplink gauge for (sink, stream) from reg.
@@ -57,7 +57,7 @@ func TestForwarderLagGrowsWhileLinkDown(t *testing.T) {
 	if st.Cursor != 0 || st.LagRecords != 150 {
 		t.Fatalf("during outage: cursor %d lag %d records, want 0 and 150", st.Cursor, st.LagRecords)
 	}
-	oldest := time.Unix(0, l.records(downsample.StreamRaw)[0].Time)
+	oldest := time.Unix(0, l.records(model.StreamRaw)[0].Time)
 	if lo, hi := before.Sub(oldest).Seconds(), after.Sub(oldest).Seconds(); st.LagSeconds < lo || st.LagSeconds > hi {
 		t.Fatalf("lag %.1fs, want the age of the oldest unsent record (%.1f..%.1f)", st.LagSeconds, lo, hi)
 	}

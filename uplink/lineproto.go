@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 )
 
@@ -15,7 +16,7 @@ import (
 // ClassPermanent error and leaves enc's buffer as it was.
 func appendLine(enc *lineprotocol.Encoder, it item) error {
 	r := it.Reading
-	enc.StartLine(downsample.Measurement)
+	enc.StartLine(model.Measurement)
 	enc.AddTag("generatorID", r.GeneratorID)
 	if it.down {
 		enc.AddTag("region", it.Region)

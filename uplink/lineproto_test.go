@@ -4,18 +4,19 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 )
 
 func TestAppendLine(t *testing.T) {
 	var enc lineprotocol.Encoder
-	r := downsample.Reading{GeneratorID: "generator 1,x", Lat: 40.71427, Lon: -74.00597, Temperature: 205,
+	r := model.Reading{GeneratorID: "generator 1,x", Lat: 40.71427, Lon: -74.00597, Temperature: 205,
 		Power: 1534, Load: 62, Fuel: -12, Time: 1714564800123456789, Seq: 9}
-	if err := appendLine(&enc, item{Point: downsample.Point{Reading: r}}); err != nil {
+	if err := appendLine(&enc, item{Point: model.Point{Reading: r}}); err != nil {
 		t.Fatal(err)
 	}
-	p := downsample.Point{Reading: r, Alarm: `refuel "now"`, Region: "US"}
+	p := model.Point{Reading: r, Alarm: `refuel "now"`, Region: "US"}
 	if err := appendLine(&enc, item{Point: p, down: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -52,15 +53,15 @@ genData,generatorID=generator\ 1\,x,region=US alarm="refuel \"now\"",fuel=-12i,l
 
 func TestAppendLineRejectsAndKeepsBuffer(t *testing.T) {
 	var enc lineprotocol.Encoder
-	good := item{Point: downsample.Point{Reading: reading(1, 1)}}
+	good := item{Point: model.Point{Reading: reading(1, 1)}}
 	if err := appendLine(&enc, good); err != nil {
 		t.Fatal(err)
 	}
 	before := string(enc.Bytes())
 	bad := []item{
-		{Point: downsample.Point{Reading: reading(1, 2), Region: ""}, down: true},                 // empty tag value
-		{Point: downsample.Point{Reading: reading(1, 2), Region: "new\nline"}, down: true},        // control character
-		{Point: downsample.Point{Reading: downsample.Reading{GeneratorID: "trailing\\", Lat: 1}}}, // trailing backslash
+		{Point: model.Point{Reading: reading(1, 2), Region: ""}, down: true},            // empty tag value
+		{Point: model.Point{Reading: reading(1, 2), Region: "new\nline"}, down: true},   // control character
+		{Point: model.Point{Reading: model.Reading{GeneratorID: "trailing\\", Lat: 1}}}, // trailing backslash
 	}
 	for i, it := range bad {
 		if err := appendLine(&enc, it); ClassOf(err) != ClassPermanent || err == nil {

@@ -3,6 +3,8 @@ package uplink
 import (
 	"sync"
 
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -46,7 +48,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		delay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "edgespool_uplink_delivery_delay_seconds",
 			Help:    "Age of each record when the sink confirmed it: confirmation time minus the reading's event time.",
-			Buckets: DelayBuckets,
+			Buckets: model.DelayBuckets,
 		}, ss),
 		linkState: gauge("link_state", "Link state per sink: 0 up, 1 retrying, 2 down.", "sink"),
 	}
@@ -58,17 +60,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	return m
 }
-
-// DelayBuckets are the bounds, in seconds, of the event-time delay
-// histograms (intake and uplink): milliseconds on a live link up to a day
-// of backlog after an outage.
-var DelayBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
-	60, 300, 900, 3600, 4 * 3600, 24 * 3600}
-
-// AgeSeconds is now - event (Unix nanoseconds) in seconds, for the delay
-// histograms: 0 for an event time in the future (a device clock ahead of
-// the gateway's).
-func AgeSeconds(now, event int64) float64 { return float64(max(0, now-event)) / 1e9 }
 
 func counter(name, help string, labels ...string) *prometheus.CounterVec {
 	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgespool_uplink_" + name, Help: help}, labels)

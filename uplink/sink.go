@@ -1,15 +1,17 @@
 package uplink
 
-import "context"
+import (
+	"context"
+)
 
 // Message is one spooled record handed to a sink. Its fields mirror
 // spool.Record, so a record converts with Message(rec).
 type Message struct {
-	Stream string // spool stream: downsample.StreamRaw or StreamDownsampled
+	Stream string // spool stream: model.StreamRaw or StreamDownsampled
 	Seq    uint64 // spool sequence number within Stream
 	Key    string // generatorID
 	Time   int64  // event time, Unix nanoseconds
-	Value  []byte // downsample.AppendReading or AppendPoint encoding
+	Value  []byte // model.AppendReading or AppendPoint encoding
 }
 
 // Sink is one destination. Send delivers a batch of messages of one stream

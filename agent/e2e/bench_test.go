@@ -17,9 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/edgespool/edgespool/downsample"
 	"github.com/edgespool/edgespool/sim/fleet"
 	"github.com/edgespool/edgespool/sim/testenv"
 	"github.com/edgespool/edgespool/sim/verify"
@@ -325,7 +326,7 @@ func newSampleRecorder(first, n int) *sampleRecorder {
 	return r
 }
 
-func (r *sampleRecorder) Record(rd downsample.Reading) error {
+func (r *sampleRecorder) Record(rd model.Reading) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if ts, ok := r.times[rd.GeneratorID]; ok {
@@ -384,7 +385,7 @@ func (p *influxPoller) poll(client *http.Client) error {
 		return nil
 	}
 	q := fmt.Sprintf("SELECT last(fuel) FROM %s WHERE time >= %d AND generatorID =~ /^(%s)$/ GROUP BY generatorID",
-		downsample.Measurement, from, strings.Join(ids, "|"))
+		model.Measurement, from, strings.Join(ids, "|"))
 	resp, err := client.PostForm(p.url+"/query", url.Values{"db": {verify.DefaultRawDB}, "q": {q}, "epoch": {"ns"}})
 	if err != nil {
 		return err

@@ -5,7 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/edgespool/edgespool/sim/fleet"
 	"github.com/edgespool/edgespool/sim/testenv"
 	"github.com/edgespool/edgespool/sim/verify"
@@ -45,8 +46,8 @@ func TestKillDuringDrain(t *testing.T) {
 			t.Fatalf("round %d: status before kill: %v", round, err)
 		}
 		n, _ := backlog(st)
-		k, _ := sinkStatus(st, "kafka", downsample.StreamRaw)
-		i, _ := sinkStatus(st, "influx", downsample.StreamRaw)
+		k, _ := sinkStatus(st, "kafka", model.StreamRaw)
+		i, _ := sinkStatus(st, "influx", model.StreamRaw)
 		t.Logf("round %d: SIGKILL with backlog %d (kafka raw cursor %d lag %d, influx raw cursor %d lag %d)",
 			round, n, k.Cursor, k.LagRecords, i.Cursor, i.LagRecords)
 		if max(k.LagRecords, i.LagRecords) > 100 { // more than the live trickle
@@ -84,7 +85,7 @@ func mergeExpect(a, b verify.Expect) verify.Expect {
 		a.Devices = map[string]verify.Device{}
 	}
 	if a.Readings == nil {
-		a.Readings = map[string]map[uint64]downsample.Reading{}
+		a.Readings = map[string]map[uint64]model.Reading{}
 	}
 	for id, d := range b.Devices {
 		a.Devices[id] = d

@@ -13,10 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/edgespool/edgespool/agent"
-	"github.com/edgespool/edgespool/downsample"
 	"github.com/edgespool/edgespool/sim/testenv"
 	"github.com/edgespool/edgespool/sim/verify"
 )
@@ -294,7 +295,7 @@ func backlog(st agent.Status) (n uint64, linksUp bool) {
 		linksUp = linksUp && s.Link.State.String() == "up"
 	}
 	for _, c := range st.Spool.Consumers {
-		if c.Consumer == agent.ConsumerDownsample && c.Stream == downsample.StreamRaw {
+		if c.Consumer == agent.ConsumerDownsample && c.Stream == model.StreamRaw {
 			n += c.LagRecords
 		}
 	}
@@ -343,7 +344,7 @@ func (a *agentProc) waitSpooled(want uint64, timeout time.Duration) {
 // rawLastSeq is the raw stream's last sequence number in st.
 func rawLastSeq(st agent.Status) uint64 {
 	for _, s := range st.Spool.Streams {
-		if s.Name == downsample.StreamRaw {
+		if s.Name == model.StreamRaw {
 			return s.LastSeq
 		}
 	}

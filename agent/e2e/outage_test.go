@@ -4,8 +4,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/edgespool/edgespool/agent"
-	"github.com/edgespool/edgespool/downsample"
 	"github.com/edgespool/edgespool/sim/fleet"
 	"github.com/edgespool/edgespool/sim/verify"
 	"github.com/edgespool/edgespool/uplink"
@@ -24,7 +25,7 @@ func sinkStatus(st agent.Status, sink, stream string) (uplink.ForwarderStatus, b
 // downLastSeq is the downsampled stream's last sequence number.
 func downLastSeq(st agent.Status) uint64 {
 	for _, s := range st.Spool.Streams {
-		if s.Name == downsample.StreamDownsampled {
+		if s.Name == model.StreamDownsampled {
 			return s.LastSeq
 		}
 	}
@@ -47,7 +48,7 @@ func viewOutage(t *testing.T, a *agentProc) outageView {
 	}
 	v := outageView{lag: map[string]uint64{}, linksDown: true, down: downLastSeq(st)}
 	for _, sink := range []string{"kafka", "influx"} {
-		s, ok := sinkStatus(st, sink, downsample.StreamRaw)
+		s, ok := sinkStatus(st, sink, model.StreamRaw)
 		if !ok {
 			t.Fatalf("/status has no %s raw forwarder: %+v", sink, st.Sinks)
 		}

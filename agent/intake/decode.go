@@ -8,7 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 // Reasons a payload is rejected. They are the values of the "reason" label of
@@ -73,7 +73,7 @@ type Decoder struct {
 
 // Decoded is what one payload yields.
 type Decoded struct {
-	Readings      []downsample.Reading
+	Readings      []model.Reading
 	UnknownFields bool // the payload had keys the agent does not use (ignored)
 }
 
@@ -114,7 +114,7 @@ func firstNonSpace(b []byte) byte {
 }
 
 // finish checks a reading assembled by either format and fills id and time.
-func (dec *Decoder) finish(r *downsample.Reading, id []byte, hasTime bool, topic string, now int64) error {
+func (dec *Decoder) finish(r *model.Reading, id []byte, hasTime bool, topic string, now int64) error {
 	if len(id) == 0 {
 		id = topicID(topic)
 		if len(id) == 0 {
@@ -140,8 +140,8 @@ func topicID(topic string) []byte {
 }
 
 func checkID(id []byte) error {
-	if len(id) > downsample.MaxIDLen {
-		return reject(ReasonBadID, "generator id of %d bytes exceeds %d", len(id), downsample.MaxIDLen)
+	if len(id) > model.MaxIDLen {
+		return reject(ReasonBadID, "generator id of %d bytes exceeds %d", len(id), model.MaxIDLen)
 	}
 	for _, c := range id {
 		if c < 0x20 || c == 0x7f || c == '+' || c == '#' || c == '/' {
@@ -151,7 +151,7 @@ func checkID(id []byte) error {
 	return nil
 }
 
-func checkRanges(r *downsample.Reading) error {
+func checkRanges(r *model.Reading) error {
 	switch {
 	case r.Lat < -90 || r.Lat > 90:
 		return reject(ReasonOutOfRange, "lat %v outside [-90, 90]", r.Lat)

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"unsafe"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 // jsonFields holds the raw value tokens of the keys the agent uses (nil when
@@ -81,8 +81,8 @@ func slowJSON(payload []byte) (jsonFields, error) {
 	return f, nil
 }
 
-func (dec *Decoder) fromJSON(f *jsonFields, topic string, now int64) (downsample.Reading, error) {
-	var r downsample.Reading
+func (dec *Decoder) fromJSON(f *jsonFields, topic string, now int64) (model.Reading, error) {
+	var r model.Reading
 	id, err := jsonString("generatorID", f.id)
 	if err != nil {
 		return r, err

@@ -4,9 +4,9 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/influxdata/line-protocol/v2/lineprotocol"
+	"github.com/edgespool/edgespool/agent/model"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/influxdata/line-protocol/v2/lineprotocol"
 )
 
 // lineFields tracks which reading fields a line set.
@@ -30,8 +30,8 @@ func (dec *Decoder) decodeLines(dst *Decoded, topic string, payload []byte, now 
 	return nil
 }
 
-func (dec *Decoder) line(d *lineprotocol.Decoder, dst *Decoded, topic string, now int64) (downsample.Reading, error) {
-	var r downsample.Reading
+func (dec *Decoder) line(d *lineprotocol.Decoder, dst *Decoded, topic string, now int64) (model.Reading, error) {
+	var r model.Reading
 	if _, err := d.Measurement(); err != nil {
 		return r, reject(ReasonParse, "line protocol: %v", err)
 	}
@@ -80,7 +80,7 @@ func lineTags(d *lineprotocol.Decoder, dst *Decoded) ([]byte, error) {
 	}
 }
 
-func lineField(r *downsample.Reading, seen *lineFields, dst *Decoded, key []byte, v lineprotocol.Value, id []byte) ([]byte, error) {
+func lineField(r *model.Reading, seen *lineFields, dst *Decoded, key []byte, v lineprotocol.Value, id []byte) ([]byte, error) {
 	var err error
 	switch string(key) {
 	case "generatorID":

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 const refPayload = `{"generatorID": "generator1", "lat": 40.71427, "lon": -74.00597, "temperature": 205, "power": 1534, "load": 62, "fuel": 912}`
@@ -17,7 +17,7 @@ func newDec() *Decoder {
 	return &Decoder{MaxPayload: 4096, MaxFuture: time.Hour}
 }
 
-func decodeOne(t *testing.T, topic, payload string) (downsample.Reading, error) {
+func decodeOne(t *testing.T, topic, payload string) (model.Reading, error) {
 	t.Helper()
 	var d Decoded
 	err := newDec().Decode(&d, topic, []byte(payload), now)
@@ -25,7 +25,7 @@ func decodeOne(t *testing.T, topic, payload string) (downsample.Reading, error) 
 		if len(d.Readings) != 0 {
 			t.Fatalf("rejected payload left %d readings", len(d.Readings))
 		}
-		return downsample.Reading{}, err
+		return model.Reading{}, err
 	}
 	if len(d.Readings) != 1 {
 		t.Fatalf("got %d readings, want 1", len(d.Readings))
@@ -38,7 +38,7 @@ func TestDecodeReferencePayload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := downsample.Reading{GeneratorID: "generator1", Time: now, Stamped: true,
+	want := model.Reading{GeneratorID: "generator1", Time: now, Stamped: true,
 		Lat: 40.71427, Lon: -74.00597, Temperature: 205, Power: 1534, Load: 62, Fuel: 912}
 	if r != want {
 		t.Fatalf("got %+v\nwant %+v", r, want)

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 func addSeeds(f *testing.F) {
@@ -42,11 +42,11 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-func checkAccepted(t *testing.T, r downsample.Reading) {
+func checkAccepted(t *testing.T, r model.Reading) {
 	if r.GeneratorID == "" || checkID([]byte(r.GeneratorID)) != nil || checkRanges(&r) != nil {
 		t.Fatalf("accepted a reading outside the limits: %+v", r)
 	}
-	back, err := downsample.DecodeReading(downsample.AppendReading(nil, r))
+	back, err := model.DecodeReading(model.AppendReading(nil, r))
 	if err != nil || back != r {
 		t.Fatalf("codec round trip: %+v -> %+v, %v", r, back, err)
 	}

@@ -9,10 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/edgespool/edgespool/agent/model"
 
-	"github.com/edgespool/edgespool/downsample"
-	"github.com/edgespool/edgespool/uplink"
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
 // ackSettle is how long Close waits between the last Ack and DISCONNECT.
@@ -74,7 +73,7 @@ func (in *Intake) Client() mqtt.Client { return in.client }
 // Seed marks (generator, seq) as already stored, so that a redelivery of it
 // is recognised as a duplicate. Call it before Start with the tail of the
 // raw stream.
-func (in *Intake) Seed(r downsample.Reading) {
+func (in *Intake) Seed(r model.Reading) {
 	if r.Seq != 0 {
 		in.tr.seed(r.GeneratorID, r.Seq)
 	}
@@ -187,10 +186,10 @@ func (in *Intake) prepare(msg mqtt.Message, now time.Time) item {
 	it.recs = make([]Record, len(in.buf.Readings))
 	it.seqs = make([]uint64, len(in.buf.Readings))
 	for i, r := range in.buf.Readings {
-		it.recs[i] = Record{Stream: downsample.StreamRaw, Key: r.GeneratorID, Time: r.Time,
-			Value: downsample.AppendReading(make([]byte, 0, 64+len(r.GeneratorID)), r)}
+		it.recs[i] = Record{Stream: model.StreamRaw, Key: r.GeneratorID, Time: r.Time,
+			Value: model.AppendReading(make([]byte, 0, 64+len(r.GeneratorID)), r)}
 		it.seqs[i] = r.Seq
-		in.m.delay.Observe(uplink.AgeSeconds(now.UnixNano(), r.Time))
+		in.m.delay.Observe(model.AgeSeconds(now.UnixNano(), r.Time))
 	}
 	return it
 }

@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/model"
+
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/edgespool/edgespool/downsample"
 	"github.com/edgespool/edgespool/sim/testenv"
-	"github.com/edgespool/edgespool/uplink"
 )
 
 // memSpool is an Appender that keeps records in memory and can be made to
@@ -90,15 +90,15 @@ func TestIntakeStoresAcksAndDeadLetters(t *testing.T) {
 	}
 	var dead int
 	for i, r := range app.snapshot() {
-		if r.Stream == downsample.StreamDeadLetter {
+		if r.Stream == model.StreamDeadLetter {
 			dead++
-			dl, err := uplink.DecodeDeadLetter(r.Value)
+			dl, err := model.DecodeDeadLetter(r.Value)
 			if err != nil || dl.Class != ReasonNotInteger || dl.Source != "mqtt" || dl.Topic != "emergency_generator/g2" {
 				t.Fatalf("dead letter %s: %v", r.Value, err)
 			}
 			continue
 		}
-		rd, err := downsample.DecodeReading(r.Value)
+		rd, err := model.DecodeReading(r.Value)
 		if err != nil || rd.Seq != uint64(i+1) || r.Key != "g1" || rd.GeneratorID != "g1" {
 			t.Fatalf("record %d: %+v %v", i, rd, err)
 		}

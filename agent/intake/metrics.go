@@ -1,9 +1,8 @@
 package intake
 
 import (
+	"github.com/edgespool/edgespool/agent/model"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/edgespool/edgespool/uplink"
 )
 
 // metrics of the intake; names are documented in the agent README.
@@ -58,7 +57,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Duration of spool appends by the intake.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9)}),
 		delay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "edgespool_intake_delay_seconds",
 			Help:    "Age of each reading when the intake received it: receipt time minus the reading's event time (0 for payloads without a time).",
-			Buckets: uplink.DelayBuckets}),
+			Buckets: model.DelayBuckets}),
 		inflight:   g("intake_inflight_messages", "MQTT messages received and not yet acknowledged."),
 		connected:  g("mqtt_connected", "1 while connected to the MQTT broker."),
 		subscribed: g("mqtt_subscribed", "1 while every topic filter is subscribed."),

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 // Publisher sends one message. It may block while its window of
@@ -22,7 +22,7 @@ type Publisher interface {
 // Recorder receives every reading handed to a Publisher (the published
 // log). It must be safe for concurrent use.
 type Recorder interface {
-	Record(r downsample.Reading) error
+	Record(r model.Reading) error
 }
 
 // Options configure a Fleet. The zero value runs one generator at one
@@ -136,7 +136,7 @@ func (f *Fleet) runDevice(ctx context.Context, d *device, pub Publisher, start t
 	return nil
 }
 
-func (f *Fleet) send(ctx context.Context, d *device, pub Publisher, topic string, r downsample.Reading) error {
+func (f *Fleet) send(ctx context.Context, d *device, pub Publisher, topic string, r model.Reading) error {
 	payload := AppendPayload(make([]byte, 0, 200), r, f.o.Bare)
 	d.published.Store(r.Seq)
 	d.first.CompareAndSwap(0, r.Time)

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 type message struct {
@@ -102,7 +102,7 @@ func checkSummary(t *testing.T, s Summary, n int, published, acked uint64) {
 func checkLog(t *testing.T, log *bytes.Buffer, want int) {
 	t.Helper()
 	n := 0
-	err := ReadLog(log, func(r downsample.Reading) error {
+	err := ReadLog(log, func(r model.Reading) error {
 		if r.Seq == 0 || r.GeneratorID == "" || r.Time == 0 {
 			t.Fatalf("bad log reading %+v", r)
 		}

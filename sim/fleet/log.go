@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 // logHeader is the first line of a published log.
@@ -32,7 +32,7 @@ func NewLogWriter(w io.Writer) *LogWriter {
 }
 
 // Record appends one line for r.
-func (l *LogWriter) Record(r downsample.Reading) error {
+func (l *LogWriter) Record(r model.Reading) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.err != nil {
@@ -71,7 +71,7 @@ func (l *LogWriter) Flush() error {
 var ErrBadLog = errors.New("bad published log")
 
 // ReadLog calls fn for every reading of a log written by LogWriter.
-func ReadLog(r io.Reader, fn func(downsample.Reading) error) error {
+func ReadLog(r io.Reader, fn func(model.Reading) error) error {
 	s := bufio.NewScanner(r)
 	s.Buffer(make([]byte, 64<<10), 1<<20)
 	for line := 0; s.Scan(); line++ {
@@ -92,8 +92,8 @@ func ReadLog(r io.Reader, fn func(downsample.Reading) error) error {
 	return s.Err()
 }
 
-func parseLogLine(line string) (downsample.Reading, error) {
-	var r downsample.Reading
+func parseLogLine(line string) (model.Reading, error) {
+	var r model.Reading
 	f := strings.Split(line, ",")
 	if len(f) != 9 {
 		return r, fmt.Errorf("%d fields, want 9", len(f))

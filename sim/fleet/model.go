@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 // Band is one row of the reference load table: readings drawn while the
@@ -86,7 +86,7 @@ func (g *Generator) Seq() uint64 { return g.seq }
 // drops by the band's burn, or, when it was <= 0, is refilled by 500..1000
 // instead. Times are made strictly increasing per generator (1 ns steps), so
 // that (generator, time) identifies a reading, as InfluxDB requires.
-func (g *Generator) Next(now time.Time) downsample.Reading {
+func (g *Generator) Next(now time.Time) model.Reading {
 	load := between(g.rng, 0, MaxLoad)
 	b := BandFor(load)
 	temp := between(g.rng, b.TempMin, b.TempMax)
@@ -102,7 +102,7 @@ func (g *Generator) Next(now time.Time) downsample.Reading {
 		t = g.lastTime + 1
 	}
 	g.lastTime = t
-	return downsample.Reading{
+	return model.Reading{
 		GeneratorID: g.ID, Time: t, Seq: g.seq,
 		Lat: g.Place.Lat, Lon: g.Place.Lon,
 		Temperature: temp, Power: power, Load: load, Fuel: g.fuel,

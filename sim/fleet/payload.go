@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 // TopicPrefix is the MQTT topic prefix of the reference pipeline; a
@@ -18,7 +18,7 @@ func Topic(id string) string { return TopicPrefix + id }
 // (generatorID, lat, lon, temperature, power, load, fuel) followed, unless
 // bare is set, by "time" (RFC 3339 with nanoseconds, UTC) and "seq".
 // Generator ids come from ID and need no escaping.
-func AppendPayload(b []byte, r downsample.Reading, bare bool) []byte {
+func AppendPayload(b []byte, r model.Reading, bare bool) []byte {
 	b = append(b, `{"generatorID": "`...)
 	b = append(b, r.GeneratorID...)
 	b = append(b, `", "lat": `...)

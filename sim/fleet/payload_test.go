@@ -5,11 +5,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 func TestPayloadJSON(t *testing.T) {
-	r := downsample.Reading{GeneratorID: "generator1", Time: time.Date(2024, 5, 1, 12, 0, 0, 123456789, time.UTC).UnixNano(),
+	r := model.Reading{GeneratorID: "generator1", Time: time.Date(2024, 5, 1, 12, 0, 0, 123456789, time.UTC).UnixNano(),
 		Seq: 77, Lat: 40.71427, Lon: -74.00597, Temperature: 205, Power: 1534, Load: 62, Fuel: -12}
 	var got map[string]any
 	if err := json.Unmarshal(AppendPayload(nil, r, false), &got); err != nil {
@@ -29,7 +29,7 @@ func TestPayloadJSON(t *testing.T) {
 }
 
 func TestBarePayloadIsReference(t *testing.T) {
-	r := downsample.Reading{GeneratorID: "generator1", Time: 5, Seq: 3, Lat: 40.71427, Lon: -74.00597,
+	r := model.Reading{GeneratorID: "generator1", Time: 5, Seq: 3, Lat: 40.71427, Lon: -74.00597,
 		Temperature: 205, Power: 1534, Load: 62, Fuel: 912}
 	want := `{"generatorID": "generator1", "lat": 40.71427, "lon": -74.00597, "temperature": 205, "power": 1534, "load": 62, "fuel": 912}`
 	if got := string(AppendPayload(nil, r, true)); got != want {

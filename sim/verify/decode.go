@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 // kafkaValue is the JSON value of an agent's Kafka record: the reference
@@ -44,7 +44,7 @@ func decodeValue(b []byte) (Observation, error) {
 		return Observation{}, fmt.Errorf("%w: time: %v", ErrBadRecord, err)
 	}
 	o := Observation{
-		Reading: downsample.Reading{GeneratorID: v.GeneratorID, Time: t.UnixNano(), Seq: v.Seq,
+		Reading: model.Reading{GeneratorID: v.GeneratorID, Time: t.UnixNano(), Seq: v.Seq,
 			Lat: v.Lat, Lon: v.Lon, Temperature: v.Temperature, Power: v.Power, Load: v.Load, Fuel: v.Fuel},
 		Alarm: v.Alarm, Region: v.Region,
 	}
@@ -60,14 +60,14 @@ func decodeValue(b []byte) (Observation, error) {
 
 // Readings returns the distinct readings of obs (first of each seq, or of
 // each time when seq is absent), for CheckDown.
-func Readings(obs []Observation) []downsample.Reading {
+func Readings(obs []Observation) []model.Reading {
 	type key struct {
 		id  string
 		seq uint64
 		t   int64
 	}
 	seen := map[key]bool{}
-	var out []downsample.Reading
+	var out []model.Reading
 	for _, o := range obs {
 		k := key{o.GeneratorID, o.Seq, 0}
 		if o.Seq == 0 {

@@ -3,7 +3,7 @@ package verify
 import (
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 // Reference alarm labels and threshold (seed spec section 4).
@@ -68,8 +68,8 @@ func windowOf(t int64, w time.Duration) int64 {
 
 // latestPerWindow returns, for each (generator, window), the latest raw
 // reading: greatest time, ties broken by the greater seq (the later one).
-func latestPerWindow(raw []downsample.Reading, w time.Duration) map[genWindow]downsample.Reading {
-	out := map[genWindow]downsample.Reading{}
+func latestPerWindow(raw []model.Reading, w time.Duration) map[genWindow]model.Reading {
+	out := map[genWindow]model.Reading{}
 	for _, r := range raw {
 		k := genWindow{r.GeneratorID, windowOf(r.Time, w)}
 		cur, ok := out[k]
@@ -81,7 +81,7 @@ func latestPerWindow(raw []downsample.Reading, w time.Duration) map[genWindow]do
 }
 
 // lastWindows returns each generator's last window with raw data.
-func lastWindows(exp map[genWindow]downsample.Reading) map[string]int64 {
+func lastWindows(exp map[genWindow]model.Reading) map[string]int64 {
 	last := map[string]int64{}
 	for k := range exp {
 		if w, ok := last[k.id]; !ok || k.window > w {
@@ -94,7 +94,7 @@ func lastWindows(exp map[genWindow]downsample.Reading) map[string]int64 {
 // CheckDown checks downsampled points against the raw readings they were
 // computed from: one point per generator per window with raw data, equal to
 // that window's latest reading, with the reference alarm and the region.
-func CheckDown(sink string, raw []downsample.Reading, points []Observation, o DownOptions) DownReport {
+func CheckDown(sink string, raw []model.Reading, points []Observation, o DownOptions) DownReport {
 	if o.Window <= 0 {
 		o.Window = DefaultWindow
 	}
@@ -128,7 +128,7 @@ func CheckDown(sink string, raw []downsample.Reading, points []Observation, o Do
 	return rep
 }
 
-func checkPoint(rep *DownReport, p Observation, k genWindow, exp map[genWindow]downsample.Reading, o DownOptions) {
+func checkPoint(rep *DownReport, p Observation, k genWindow, exp map[genWindow]model.Reading, o DownOptions) {
 	want, ok := exp[k]
 	when := time.Unix(0, k.window).UTC().Format(time.RFC3339)
 	switch {

@@ -4,24 +4,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC).UnixNano()
 
 // rawMinutes returns readings of one generator every 10 s for n minutes,
 // with fuel crossing the alarm threshold.
-func rawMinutes(id string, n int) []downsample.Reading {
-	var out []downsample.Reading
+func rawMinutes(id string, n int) []model.Reading {
+	var out []model.Reading
 	for i := 0; i < n*6; i++ {
-		out = append(out, downsample.Reading{GeneratorID: id, Seq: uint64(i + 1),
+		out = append(out, model.Reading{GeneratorID: id, Seq: uint64(i + 1),
 			Time: t0 + int64(i)*10e9 + 1e6, Fuel: 700 - int64(i)*10})
 	}
 	return out
 }
 
 // pointsFor computes the correct downsampled points straightforwardly.
-func pointsFor(raw []downsample.Reading) []Observation {
+func pointsFor(raw []model.Reading) []Observation {
 	var out []Observation
 	for i, r := range raw {
 		if i+1 == len(raw) || windowOf(raw[i+1].Time, time.Minute) != windowOf(r.Time, time.Minute) {
@@ -90,7 +90,7 @@ func TestAlarmBoundary(t *testing.T) {
 }
 
 func TestLatestTieTakesLaterSeq(t *testing.T) {
-	raw := []downsample.Reading{
+	raw := []model.Reading{
 		{GeneratorID: "g", Seq: 1, Time: t0, Fuel: 600},
 		{GeneratorID: "g", Seq: 2, Time: t0, Fuel: 400},
 	}

@@ -5,7 +5,8 @@ import (
 	"io"
 	"sort"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/edgespool/edgespool/sim/fleet"
 )
 
@@ -20,7 +21,7 @@ type Device struct {
 // published log was loaded, the readings themselves (by seq).
 type Expect struct {
 	Devices  map[string]Device
-	Readings map[string]map[uint64]downsample.Reading
+	Readings map[string]map[uint64]model.Reading
 }
 
 // ExpectCounts expects generators 1..n with seq 1..count each.
@@ -49,16 +50,16 @@ func (e *Expect) AddLog(r io.Reader) error {
 		e.Devices = map[string]Device{}
 	}
 	if e.Readings == nil {
-		e.Readings = map[string]map[uint64]downsample.Reading{}
+		e.Readings = map[string]map[uint64]model.Reading{}
 	}
 	known := make(map[string]bool, len(e.Devices))
 	for id := range e.Devices {
 		known[id] = true
 	}
-	err := fleet.ReadLog(r, func(rd downsample.Reading) error {
+	err := fleet.ReadLog(r, func(rd model.Reading) error {
 		m := e.Readings[rd.GeneratorID]
 		if m == nil {
-			m = map[uint64]downsample.Reading{}
+			m = map[uint64]model.Reading{}
 			e.Readings[rd.GeneratorID] = m
 		}
 		m[rd.Seq] = rd

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 // InfluxOptions configure ReadInflux. It uses the InfluxQL /query endpoint
@@ -45,7 +45,7 @@ type influxSeries struct {
 // nanosecond timestamps. A database that does not exist is an error.
 func ReadInflux(ctx context.Context, o InfluxOptions) ([]Observation, error) {
 	if o.Measurement == "" {
-		o.Measurement = downsample.Measurement
+		o.Measurement = model.Measurement
 	}
 	if o.Client == nil {
 		o.Client = http.DefaultClient

@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 // Observation is one record read back from a sink.
 type Observation struct {
-	downsample.Reading // Seq is 0 when the sink does not store it
+	model.Reading // Seq is 0 when the sink does not store it
 
 	Partition int32  // Kafka partition; -1 for sinks without partitions
 	Offset    int64  // Kafka offset
@@ -138,7 +138,7 @@ func (c *rawCheck) observe(o Observation) {
 }
 
 // compare checks the reading against the published log, if loaded.
-func (c *rawCheck) compare(id string, seq uint64, got downsample.Reading) {
+func (c *rawCheck) compare(id string, seq uint64, got model.Reading) {
 	want, ok := c.exp.Readings[id][seq]
 	if !ok {
 		return

@@ -6,7 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/edgespool/edgespool/sim/fleet"
 )
 
@@ -17,7 +18,7 @@ func stream(i int, part int32, seqs ...uint64) []Observation {
 	id := fleet.ID(i)
 	for n, s := range seqs {
 		out = append(out, Observation{
-			Reading:   downsample.Reading{GeneratorID: id, Seq: s, Time: int64(s) * 1e9},
+			Reading:   model.Reading{GeneratorID: id, Seq: s, Time: int64(s) * 1e9},
 			Partition: part, Offset: int64(n), Key: id,
 			ID: id + "/seq/" + itoa(s),
 		})
@@ -101,7 +102,7 @@ func TestCheckRawByTimeFromLog(t *testing.T) {
 	var log bytes.Buffer
 	lw := fleet.NewLogWriter(&log)
 	g := fleet.NewGenerator(1, 1)
-	var rs []downsample.Reading
+	var rs []model.Reading
 	for i := 0; i < 30; i++ {
 		r := g.Next(time.Unix(1700000000+int64(i), 0))
 		rs = append(rs, r)
@@ -132,7 +133,7 @@ func TestCheckRawByTimeFromLog(t *testing.T) {
 func TestCheckRawCountOnly(t *testing.T) {
 	var obs []Observation
 	for i := 0; i < 7; i++ {
-		obs = append(obs, Observation{Reading: downsample.Reading{GeneratorID: "generator1", Time: int64(i)}, Partition: -1})
+		obs = append(obs, Observation{Reading: model.Reading{GeneratorID: "generator1", Time: int64(i)}, Partition: -1})
 	}
 	rep := CheckRaw("influx", ExpectCounts(1, 10), obs)
 	if rep.OK() || rep.ShortBy["generator1"] != 3 {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/agent/model"
 )
 
 // Default sink names (seed spec sections 3 and 4).
@@ -131,7 +131,7 @@ func (c Config) influx(ctx context.Context, rep *Report) error {
 // source returns the raw readings a downsampled stream is judged against:
 // what the sink's raw stream received. Readings that carry no seq are
 // given theirs from the published log when one is loaded.
-func (c Config) source(raw []Observation) []downsample.Reading {
+func (c Config) source(raw []Observation) []model.Reading {
 	byTime := c.Expect.seqByTime()
 	rs := Readings(raw)
 	for i := range rs {

@@ -7,23 +7,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/edgespool/edgespool/downsample"
 	"github.com/edgespool/edgespool/sim/testenv"
 	"github.com/edgespool/edgespool/sim/verify"
 )
 
 // downValue is a downsampled Kafka value as the agent writes it.
-func downValue(r downsample.Reading, alarm string) []byte {
+func downValue(r model.Reading, alarm string) []byte {
 	v := agentValue(r)
 	w := time.Unix(0, r.Time).Truncate(time.Minute).UTC().Format(time.RFC3339Nano)
 	return append(v[:len(v)-1], []byte(`, "alarm": "`+alarm+`", "region": "US", "window": "`+w+`"}`)...)
 }
 
 // lastPerMinute returns each minute's last reading of an in-order stream.
-func lastPerMinute(rs []downsample.Reading) []downsample.Reading {
-	var out []downsample.Reading
+func lastPerMinute(rs []model.Reading) []model.Reading {
+	var out []model.Reading
 	for i, r := range rs {
 		last := i+1 == len(rs) || rs[i+1].GeneratorID != r.GeneratorID ||
 			rs[i+1].Time/int64(time.Minute) != r.Time/int64(time.Minute)

@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/edgespool/edgespool/downsample"
 	"github.com/edgespool/edgespool/sim/fleet"
 	"github.com/edgespool/edgespool/sim/testenv"
 	"github.com/edgespool/edgespool/sim/verify"
@@ -17,12 +18,12 @@ import (
 
 // agentValue is the Kafka value the agent writes: the simulator payload
 // without spaces is close enough (same keys and types).
-func agentValue(r downsample.Reading) []byte {
+func agentValue(r model.Reading) []byte {
 	return fleet.AppendPayload(nil, r, false)
 }
 
-func readings(n int, count int) []downsample.Reading {
-	var out []downsample.Reading
+func readings(n int, count int) []model.Reading {
+	var out []model.Reading
 	for i := 1; i <= n; i++ {
 		g := fleet.NewGenerator(11, i)
 		for j := 0; j < count; j++ {
@@ -32,7 +33,7 @@ func readings(n int, count int) []downsample.Reading {
 	return out
 }
 
-func produce(t *testing.T, cl *kgo.Client, topic string, rs []downsample.Reading) {
+func produce(t *testing.T, cl *kgo.Client, topic string, rs []model.Reading) {
 	t.Helper()
 	for _, r := range rs {
 		rec := &kgo.Record{Topic: topic, Key: []byte(r.GeneratorID), Value: agentValue(r),
@@ -51,7 +52,7 @@ func TestReadKafkaFindsLossAndReplays(t *testing.T) {
 	cl := k.Client(t, kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), kgo.AllowAutoTopicCreation())
 	rs := readings(3, 50)
 	lost := rs[60] // generator2 seq 11
-	send := append(append([]downsample.Reading{}, rs[:60]...), rs[61:]...)
+	send := append(append([]model.Reading{}, rs[:60]...), rs[61:]...)
 	send = append(send, rs[140:145]...) // generator3 seq 41..45 replayed
 	produce(t, cl, "raw", send)
 
@@ -79,7 +80,7 @@ func TestReadKafkaMissingTopicIsEmpty(t *testing.T) {
 	}
 }
 
-func lines(rs []downsample.Reading) string {
+func lines(rs []model.Reading) string {
 	var b strings.Builder
 	for _, r := range rs {
 		fmt.Fprintf(&b, "genData,generatorID=%s fuel=%di,lat=%v,lon=%v,load=%di,power=%di,temperature=%di %d\n",
@@ -101,7 +102,7 @@ func TestReadInfluxAgainstLog(t *testing.T) {
 		lw.Record(r)
 	}
 	lw.Flush()
-	in.Write(t, "kafka", lines(append(append([]downsample.Reading{}, rs[:45]...), rs[46:]...)))
+	in.Write(t, "kafka", lines(append(append([]model.Reading{}, rs[:45]...), rs[46:]...)))
 
 	obs, err := verify.ReadInflux(context.Background(), verify.InfluxOptions{URL: in.URL, DB: "kafka"})
 	if err != nil {

@@ -15,10 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/model"
+
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/edgespool/edgespool/agent"
-	"github.com/edgespool/edgespool/downsample"
 	"github.com/edgespool/edgespool/sim/testenv"
 	"github.com/edgespool/edgespool/spool"
 )
@@ -91,7 +92,7 @@ func (a *agentProc) rawRecords() int {
 		return -1
 	}
 	for _, s := range st.Spool.Streams {
-		if s.Name == downsample.StreamRaw {
+		if s.Name == model.StreamRaw {
 			return int(s.Records)
 		}
 	}
@@ -164,8 +165,8 @@ func checkSpool(t *testing.T, path string, gens, n int) {
 	}
 	defer sp.Close()
 	seen := map[string]map[uint64]int{}
-	err = sp.Scan(downsample.StreamRaw, 0, func(r spool.Record) error {
-		rd, err := downsample.DecodeReading(r.Value)
+	err = sp.Scan(model.StreamRaw, 0, func(r spool.Record) error {
+		rd, err := model.DecodeReading(r.Value)
 		if err != nil {
 			return err
 		}

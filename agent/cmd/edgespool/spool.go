@@ -10,8 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/model"
+
 	"github.com/edgespool/edgespool/agent"
-	"github.com/edgespool/edgespool/downsample"
 	"github.com/edgespool/edgespool/spool"
 )
 
@@ -106,7 +107,7 @@ func printSpool(w io.Writer, st agent.SpoolStatus) {
 func spoolDump(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("spool dump", "spool dump [-stream raw] [-after SEQ] [-limit N] -spool FILE", stderr)
 	path := fs.String("spool", defaultSpool, "spool file")
-	stream := fs.String("stream", downsample.StreamRaw, "stream: raw, downsampled or deadletter")
+	stream := fs.String("stream", model.StreamRaw, "stream: raw, downsampled or deadletter")
 	after := fs.Uint64("after", 0, "print records with a higher sequence number")
 	limit := fs.Int("limit", 0, "print at most this many records (0: all)")
 	if err := parse(fs, args); err != nil {
@@ -141,10 +142,10 @@ func dumpLine(r spool.Record) map[string]any {
 	var v any
 	var err error
 	switch r.Stream {
-	case downsample.StreamRaw:
-		v, err = downsample.DecodeReading(r.Value)
-	case downsample.StreamDownsampled:
-		v, err = downsample.DecodePoint(r.Value)
+	case model.StreamRaw:
+		v, err = model.DecodeReading(r.Value)
+	case model.StreamDownsampled:
+		v, err = model.DecodePoint(r.Value)
 	default:
 		if json.Valid(r.Value) {
 			v = json.RawMessage(r.Value)

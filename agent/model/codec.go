@@ -1,4 +1,4 @@
-package downsample
+package model
 
 import (
 	"encoding/binary"
@@ -50,7 +50,7 @@ func AppendReading(b []byte, r Reading) []byte {
 
 // DecodeReading decodes a Reading encoded by AppendReading.
 func DecodeReading(b []byte) (Reading, error) {
-	d := decoder{b: b}
+	d := Decoder{b: b}
 	r, err := d.reading()
 	if err == nil && len(d.b) != 0 {
 		err = fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
@@ -62,21 +62,21 @@ func DecodeReading(b []byte) (Reading, error) {
 func AppendPoint(b []byte, p Point) []byte {
 	b = append(b, pointVersion)
 	b = binary.LittleEndian.AppendUint64(b, uint64(p.Window))
-	b = appendString(b, p.Alarm)
-	b = appendString(b, p.Region)
+	b = AppendString(b, p.Alarm)
+	b = AppendString(b, p.Region)
 	return AppendReading(b, p.Reading)
 }
 
 // DecodePoint decodes a Point encoded by AppendPoint.
 func DecodePoint(b []byte) (Point, error) {
-	d := decoder{b: b}
+	d := Decoder{b: b}
 	var p Point
-	if v := d.byte(); d.err == nil && v != pointVersion {
+	if v := d.Byte(); d.err == nil && v != pointVersion {
 		return p, fmt.Errorf("%w: point version %d", ErrCorrupt, v)
 	}
-	p.Window = int64(d.uint64())
-	p.Alarm = d.string()
-	p.Region = d.string()
+	p.Window = int64(d.Uint64())
+	p.Alarm = d.Text()
+	p.Region = d.Text()
 	r, err := d.reading()
 	if err != nil {
 		return p, err
@@ -88,25 +88,39 @@ func DecodePoint(b []byte) (Point, error) {
 	return p, nil
 }
 
-func appendString(b []byte, s string) []byte {
+// AppendString appends s as a uvarint length and its bytes.
+func AppendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
 }
 
-// decoder reads fields in order and remembers the first error.
-type decoder struct {
+// Decoder reads the fields of a binary encoding in order and remembers the
+// first error (wrapping ErrCorrupt); a failed read returns zero.
+type Decoder struct {
 	b   []byte
 	err error
 }
 
-func (d *decoder) fail(what string) {
+// NewDecoder returns a Decoder over b.
+func NewDecoder(b []byte) *Decoder { return &Decoder{b: b} }
+
+// Err is the first error met, nil if every read succeeded.
+func (d *Decoder) Err() error { return d.err }
+
+// Len is the number of bytes not read yet.
+func (d *Decoder) Len() int { return len(d.b) }
+
+// Fail records a corruption error about what, unless one is recorded.
+func (d *Decoder) Fail(what string) { d.fail(what) }
+
+func (d *Decoder) fail(what string) {
 	if d.err == nil {
 		d.err = fmt.Errorf("%w: short or bad %s", ErrCorrupt, what)
 	}
 	d.b = nil
 }
 
-func (d *decoder) byte() byte {
+func (d *Decoder) Byte() byte {
 	if len(d.b) < 1 {
 		d.fail("byte")
 		return 0
@@ -116,7 +130,7 @@ func (d *decoder) byte() byte {
 	return v
 }
 
-func (d *decoder) uint64() uint64 {
+func (d *Decoder) Uint64() uint64 {
 	if len(d.b) < 8 {
 		d.fail("fixed64")
 		return 0
@@ -126,7 +140,7 @@ func (d *decoder) uint64() uint64 {
 	return v
 }
 
-func (d *decoder) uvarint() uint64 {
+func (d *Decoder) Uvarint() uint64 {
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
 		d.fail("uvarint")
@@ -136,7 +150,7 @@ func (d *decoder) uvarint() uint64 {
 	return v
 }
 
-func (d *decoder) varint() int64 {
+func (d *Decoder) Varint() int64 {
 	v, n := binary.Varint(d.b)
 	if n <= 0 {
 		d.fail("varint")
@@ -146,8 +160,8 @@ func (d *decoder) varint() int64 {
 	return v
 }
 
-func (d *decoder) string() string {
-	n := d.uvarint()
+func (d *Decoder) Text() string {
+	n := d.Uvarint()
 	if d.err != nil || n > uint64(len(d.b)) || n > MaxIDLen {
 		d.fail("string")
 		return ""
@@ -157,22 +171,22 @@ func (d *decoder) string() string {
 	return s
 }
 
-func (d *decoder) reading() (Reading, error) {
+func (d *Decoder) reading() (Reading, error) {
 	var r Reading
-	if v := d.byte(); d.err == nil && v != readingVersion {
+	if v := d.Byte(); d.err == nil && v != readingVersion {
 		return r, fmt.Errorf("%w: reading version %d", ErrCorrupt, v)
 	}
-	flags := d.byte()
+	flags := d.Byte()
 	r.Stamped = flags&flagStamped != 0
-	r.Time = int64(d.uint64())
-	r.Seq = d.uvarint()
-	r.Lat = math.Float64frombits(d.uint64())
-	r.Lon = math.Float64frombits(d.uint64())
-	r.Temperature = d.varint()
-	r.Power = d.varint()
-	r.Load = d.varint()
-	r.Fuel = d.varint()
-	r.GeneratorID = d.string()
+	r.Time = int64(d.Uint64())
+	r.Seq = d.Uvarint()
+	r.Lat = math.Float64frombits(d.Uint64())
+	r.Lon = math.Float64frombits(d.Uint64())
+	r.Temperature = d.Varint()
+	r.Power = d.Varint()
+	r.Load = d.Varint()
+	r.Fuel = d.Varint()
+	r.GeneratorID = d.Text()
 	if d.err == nil && r.GeneratorID == "" {
 		d.err = fmt.Errorf("%w: empty generator id", ErrCorrupt)
 	}

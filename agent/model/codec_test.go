@@ -1,4 +1,4 @@
-package downsample
+package model
 
 import (
 	"errors"
