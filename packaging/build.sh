@@ -121,14 +121,23 @@ nfpm_configs() {
 	if [[ -x $1/edgespool-sim ]]; then echo packaging/nfpm-sim.yaml; fi
 }
 
+# render_config CONF OUT: CONF with ${EDGESPOOL_PKG_VERSION} replaced
+# everywhere, also in the package relations nfpm does not expand (Breaks,
+# Replaces).
+render_config() {
+	sed "s/\${EDGESPOOL_PKG_VERSION}/$VERSION/g" "$1" >"$2"
+}
+
 build_packages() { # arch bindir
-	local arch=$1 bindir=$2 nfpm_arch fmt conf
+	local arch=$1 bindir=$2 nfpm_arch fmt conf rendered
 	read -r _ _ nfpm_arch <<<"$(go_target "$arch")"
 	for conf in $(nfpm_configs "$bindir"); do
+		rendered="$RENDER_DIR/$(basename "$conf")"
+		render_config "$conf" "$rendered"
 		for fmt in $FORMATS; do
 			log "nfpm $fmt for $arch ($conf)"
 			EDGESPOOL_ARCH=$nfpm_arch EDGESPOOL_BINDIR=$bindir EDGESPOOL_PKG_VERSION=$VERSION \
-				"$NFPM" package --config "$conf" --packager "$fmt" --target "$DIST/" >&2
+				"$NFPM" package --config "$rendered" --packager "$fmt" --target "$DIST/" >&2
 		done
 	done
 }
@@ -154,6 +163,8 @@ main() {
 	BUILD_DATE=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
 	log "version $VERSION, commit ${COMMIT:0:12}, arches: $ARCHES, formats: $FORMATS"
 	mkdir -p "$DIST"
+	RENDER_DIR=$(mktemp -d)
+	trap 'rm -rf "$RENDER_DIR"' EXIT
 	# dist/ holds the packages of this build only.
 	rm -f "$DIST"/edgespool_*.deb "$DIST"/edgespool-sim_*.deb "$DIST"/edgespool-*.rpm "$DIST/SHA256SUMS"
 	printf '%s\n' "$VERSION" >"$DIST/VERSION"
