@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/edgespool/edgespool/agent/buildinfo"
 	"github.com/edgespool/edgespool/agent/config"
 	"github.com/edgespool/edgespool/agent/httpapi"
 	"github.com/edgespool/edgespool/agent/intake"
@@ -17,137 +20,164 @@ import (
 	"github.com/edgespool/edgespool/uplink"
 )
 
+// intakeFlushTimeout bounds the intake's last group commit at stop.
+const intakeFlushTimeout = 10 * time.Second
+
 // Agent is one running edgespool daemon.
 type Agent struct {
-	cfg     config.Config
-	log     *slog.Logger
-	reg     *prometheus.Registry
-	started time.Time
+	cfg      config.Config
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	notifier Notifier
+	live     atomic.Pointer[liveSettings]
 
-	sp      *spool.Spool
-	in      *intake.Intake
-	fwds    []*uplink.Forwarder
-	fwdRun  *fwdRun
-	dsStop  func()
-	dsDone  chan struct{}
-	sinks   []uplink.Sink
-	http    *httpapi.Server
-	monitor *spoolMonitor
+	// mu guards what the stages set while /status may read it.
+	mu       sync.Mutex
+	started  time.Time
+	alarmPub *alarmPublisher // nil without local alarms
+	sp       *spool.Spool
+	in       *intake.Intake
+	fwds     []*uplink.Forwarder
+	http     *httpapi.Server
 }
 
 // New prepares an agent; Run starts it.
 func New(cfg config.Config, log *slog.Logger) *Agent {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &Agent{cfg: cfg, log: log, reg: reg}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildinfo.Collector())
+	a := &Agent{cfg: cfg, log: log, reg: reg, notifier: nopNotifier{}}
+	a.live.Store(newLiveSettings(cfg))
+	return a
 }
+
+// SetNotifier sends the agent's state changes (ready, stopping, watchdog)
+// to n, the service manager; call it before Run.
+func (a *Agent) SetNotifier(n Notifier) { a.notifier = n }
 
 // Registry is the agent's own metrics registry.
 func (a *Agent) Registry() *prometheus.Registry { return a.reg }
 
-// Run starts every part (outputs first), blocks until ctx ends, then stops
-// every part (inputs first) and returns the first error of the shutdown.
+// stages are the parts of the agent in start order, outputs before inputs;
+// they stop in the reverse order. A new part (an embedded broker, before
+// the MQTT session) is one more entry.
+func (a *Agent) stages() []stage {
+	return []stage{
+		{"spool", a.spoolStage},
+		{"http", a.observeStage},
+		{"uplinks", a.uplinkStage},
+		{"mqtt session", a.sessionStage},
+		{"downsample", a.downsampleStage},
+		{"intake", a.intakeStage},
+		{"supervisor", a.superviseStage},
+	}
+}
+
+// Run starts every stage, blocks until ctx ends or a part fails, then stops
+// the stages in reverse and returns the first error. No goroutine of the
+// agent outlives Run.
 func (a *Agent) Run(ctx context.Context) error {
+	a.mu.Lock()
 	a.started = time.Now()
-	if err := a.start(ctx); err != nil {
-		a.closeAll()
-		return err
+	a.mu.Unlock()
+	r := newRunner(ctx, a.log)
+	err := r.start(a.stages())
+	if err == nil {
+		a.log.Info("edgespool running", "spool", a.cfg.Spool.Path, "broker", config.RedactURL(a.cfg.MQTT.Broker),
+			"sinks", len(a.enabledSinks()))
+		<-r.failed.Done()
 	}
-	a.log.Info("edgespool running", "spool", a.cfg.Spool.Path, "broker", a.cfg.MQTT.Broker,
-		"sinks", len(a.sinks), "forwarders", len(a.fwds))
-	<-ctx.Done()
-	return a.shutdown()
+	a.notify(StateStopping)
+	a.log.Info("shutting down")
+	err = errors.Join(err, r.stop())
+	a.log.Info("stopped")
+	return err
 }
 
-func (a *Agent) start(ctx context.Context) error {
-	var err error
-	if a.sp, err = a.openSpool(); err != nil {
-		return err
-	}
-	inOpts, err := a.intakeOptions()
-	if err != nil {
-		return err
-	}
-	if a.in, err = intake.New(a.sp, inOpts); err != nil {
-		return err
-	}
-	if err = a.startHTTP(); err != nil {
-		return err
-	}
-	a.monitor = startSpoolMonitor(a.sp, a.log)
-	if err = a.startForwarders(); err != nil {
-		return err
-	}
-	if err = a.startDownsample(); err != nil {
-		return fmt.Errorf("downsample: %w", err)
-	}
-	return a.startIntake(ctx)
-}
-
-func (a *Agent) openSpool() (*spool.Spool, error) {
-	sc := a.cfg.Spool
-	o := spool.Options{MaxBytes: int64(sc.MaxBytes), MaxAge: sc.MaxAge, Consumers: a.consumers(),
-		CommitMaxRecords: sc.CommitMaxRecords, CommitMaxDelay: sc.CommitMaxDelay, NoSync: sc.NoSync,
-		Logger: a.log.With("component", "spool"), Registerer: a.reg}
-	if sc.Overflow == "reject_new" {
-		o.Overflow = spool.RejectNew
-	}
-	sp, err := spool.Open(sc.Path, o)
+// spoolStage opens the spool; it closes after every other stage stopped.
+func (a *Agent) spoolStage() ([]named, error) {
+	sp, err := spool.Open(a.cfg.Spool.Path, a.spoolOptions())
 	if err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
 	}
-	return sp, nil
+	a.mu.Lock()
+	a.sp = sp
+	a.mu.Unlock()
+	return []named{{"spool", RunFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		if err := sp.Close(); err != nil {
+			return fmt.Errorf("close spool: %w", err)
+		}
+		return nil
+	})}}, nil
 }
 
-func (a *Agent) startIntake(ctx context.Context) error {
+// observeStage starts the HTTP endpoint and the spool monitor.
+func (a *Agent) observeStage() ([]named, error) {
+	comps := []named{{"spool monitor", &spoolMonitor{sp: a.sp, log: a.log}}}
+	if a.cfg.HTTP.Listen == "" {
+		return comps, nil
+	}
+	srv, err := httpapi.Listen(a.cfg.HTTP.Listen, httpapi.Options{Gatherer: a.reg, Ready: a.Ready,
+		Status: func() any { return a.Status() }, Logger: a.log.With("component", "http")})
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	a.http = srv
+	a.mu.Unlock()
+	return append(comps, named{"http", srv}), nil
+}
+
+// sessionStage prepares the MQTT client shared by the intake and the alarm
+// publisher; it disconnects after both stopped.
+func (a *Agent) sessionStage() ([]named, error) {
+	o, err := a.intakeOptions()
+	if err != nil {
+		return nil, err
+	}
+	in, err := intake.New(a.sp, o)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	a.in = in
+	a.mu.Unlock()
+	return []named{{"mqtt session", RunFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		in.Close()
+		return nil
+	})}}, nil
+}
+
+// intakeStage seeds the duplicate detection and starts taking messages. At
+// stop the intake stops taking messages and flushes its last group commit,
+// acknowledging what is durable.
+func (a *Agent) intakeStage() ([]named, error) {
 	n, err := seedIntake(a.sp, a.in)
 	if err != nil {
-		return fmt.Errorf("seed duplicate detection: %w", err)
+		return nil, fmt.Errorf("seed duplicate detection: %w", err)
 	}
 	a.log.Debug("duplicate detection seeded from the spool", "readings", n)
-	// The intake outlives ctx: Stop flushes it during shutdown.
-	return a.in.Start(context.WithoutCancel(ctx))
-}
-
-// shutdown stops inputs first and returns the first error.
-func (a *Agent) shutdown() error {
-	a.log.Info("shutting down")
-	var errs []error
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if a.in != nil {
-		errs = append(errs, a.in.Drain(ctx))
-	}
-	if a.dsStop != nil {
-		a.dsStop() // publishes the alarms still pending over the open session
-	}
-	if a.in != nil {
-		a.in.Close()
-	}
-	a.drainForwarders(a.cfg.Uplink.DrainTimeout)
-	errs = append(errs, a.closeAll())
-	a.log.Info("stopped")
-	return errors.Join(errs...)
-}
-
-// closeAll closes sinks, the HTTP endpoint and the spool.
-func (a *Agent) closeAll() error {
-	var errs []error
-	for _, s := range a.sinks {
-		errs = append(errs, s.Close())
-	}
-	if a.monitor != nil {
-		a.monitor.stop()
-	}
-	if a.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		errs = append(errs, a.http.Shutdown(ctx))
-		cancel()
-	}
-	if a.sp != nil {
-		if err := a.sp.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close spool: %w", err))
+	return []named{{"intake", RunFunc(func(ctx context.Context) error {
+		if err := a.in.Start(context.WithoutCancel(ctx)); err != nil {
+			return err
 		}
+		<-ctx.Done()
+		flush, cancel := context.WithTimeout(context.Background(), intakeFlushTimeout)
+		defer cancel()
+		return a.in.Drain(flush)
+	})}}, nil
+}
+
+// spoolOptions maps the spool section onto the spool's Options.
+func (a *Agent) spoolOptions() spool.Options {
+	sc := a.cfg.Spool
+	o := spool.Options{MaxBytes: int64(sc.MaxBytes), MaxAge: sc.MaxAge, Consumers: a.consumers(),
+		CommitMaxRecords: sc.CommitMaxRecords, CommitMaxDelay: sc.CommitMaxDelay, NoSync: sc.NoSync,
+		Logger: a.log, Registerer: a.reg} // the spool adds component=spool itself
+	if sc.Overflow == "reject_new" {
+		o.Overflow = spool.RejectNew
 	}
-	return errors.Join(errs...)
+	return o
 }

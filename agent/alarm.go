@@ -1,23 +1,74 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edgespool/edgespool/downsample"
 )
 
-// alarmPublisher publishes alarm state changes as retained QoS 1 messages
-// on the local broker, over the intake's MQTT session.
+// ErrAlarmUnconfirmed: a published alarm did not come back from the broker
+// on the agent's own subscription in time. Mosquitto acknowledges a QoS 1
+// publication that its ACL denies and drops it, so only reading the topic
+// back tells that the alarm reached the broker.
+var ErrAlarmUnconfirmed = errors.New("alarm not confirmed by the broker")
+
+// unsubscribeTimeout bounds the UNSUBSCRIBE after each confirmation.
+const unsubscribeTimeout = 2 * time.Second
+
+// AlarmStatus is the alarm part of /status.
+type AlarmStatus struct {
+	Confirmed   uint64   `json:"confirmed"`
+	Unconfirmed uint64   `json:"unconfirmed"`
+	Pending     []string `json:"unconfirmed_generators"`
+}
+
+// alarmPublisher publishes alarm state changes as QoS 1 messages (retained
+// by default) on the local broker over the intake's MQTT session, and
+// confirms each one: it subscribes to the alarm's own topic first and
+// waits until its payload comes back. An alarm not seen back within the
+// publish timeout is an error, so the engine retries it with backoff.
 type alarmPublisher struct {
 	client   mqtt.Client
 	template string // e.g. emergency_generator/{generatorID}/alarm
-	retain   bool
+	retain   func() bool
+	log      *slog.Logger
+
+	confirmed, unconfirmed prometheus.Counter
+	unconfirmedNow         prometheus.Gauge
+
+	mu      sync.Mutex
+	pending map[string]bool // generators whose last alarm is unconfirmed
+	st      AlarmStatus
+}
+
+func newAlarmPublisher(client mqtt.Client, template string, retain func() bool, log *slog.Logger,
+	reg prometheus.Registerer) (*alarmPublisher, error) {
+	p := &alarmPublisher{client: client, template: template, retain: retain, log: log, pending: map[string]bool{},
+		confirmed: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgespool_downsample_alarm_confirmed_total",
+			Help: "Local alarm publications read back from the broker."}),
+		unconfirmed: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgespool_downsample_alarm_unconfirmed_total",
+			Help: "Local alarm publications not read back from the broker in time (denied or lost); retried."}),
+		unconfirmedNow: prometheus.NewGauge(prometheus.GaugeOpts{Name: "edgespool_downsample_alarms_unconfirmed",
+			Help: "Generators whose latest alarm has not been confirmed by the broker."}),
+	}
+	for _, c := range []prometheus.Collector{p.confirmed, p.unconfirmed, p.unconfirmedNow} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("alarm metrics: %w", err)
+		}
+	}
+	return p, nil
 }
 
 // PublishAlarm implements downsample.AlarmPublisher.
@@ -29,41 +80,125 @@ func (p *alarmPublisher) PublishAlarm(ctx context.Context, a downsample.Alarm) e
 		return err
 	}
 	topic := strings.ReplaceAll(p.template, "{generatorID}", a.GeneratorID)
-	tok := p.client.Publish(topic, 1, p.retain, payload)
+	echo := make(chan struct{}, 1)
+	if err := p.subscribe(ctx, topic, payload, echo); err != nil {
+		if errors.Is(err, ErrAlarmUnconfirmed) {
+			p.note(a.GeneratorID, topic, err)
+		}
+		return err
+	}
+	defer p.unsubscribe(topic)
+	if err := await(ctx, p.client.Publish(topic, 1, p.retain(), payload)); err != nil {
+		return fmt.Errorf("alarm publish: %w", err)
+	}
+	select {
+	case <-echo:
+		p.note(a.GeneratorID, topic, nil)
+		return nil
+	case <-ctx.Done():
+		err := fmt.Errorf("%w: %s", ErrAlarmUnconfirmed, topic)
+		p.note(a.GeneratorID, topic, err)
+		return err
+	}
+}
+
+// subscribe reads topic back at QoS 0; echo receives a signal when payload
+// arrives on it.
+func (p *alarmPublisher) subscribe(ctx context.Context, topic string, payload []byte, echo chan struct{}) error {
+	tok := p.client.Subscribe(topic, 0, func(_ mqtt.Client, m mqtt.Message) {
+		if bytes.Equal(m.Payload(), payload) {
+			select {
+			case echo <- struct{}{}:
+			default:
+			}
+		}
+		m.Ack() // also delivered at QoS 1 when the intake's filters cover the topic
+	})
+	if err := await(ctx, tok); err != nil {
+		return fmt.Errorf("alarm read-back subscribe: %w", err)
+	}
+	if q := tok.(*mqtt.SubscribeToken).Result()[topic]; q > 2 {
+		return fmt.Errorf("%w: the broker refused the read-back subscription of %s", ErrAlarmUnconfirmed, topic)
+	}
+	return nil
+}
+
+func (p *alarmPublisher) unsubscribe(topic string) {
+	ctx, cancel := context.WithTimeout(context.Background(), unsubscribeTimeout)
+	defer cancel()
+	_ = await(ctx, p.client.Unsubscribe(topic))
+}
+
+// note counts a confirmation or its absence and logs each generator's
+// change between the two once.
+func (p *alarmPublisher) note(gen, topic string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	was := p.pending[gen]
+	if err == nil {
+		p.confirmed.Inc()
+		p.st.Confirmed++
+		delete(p.pending, gen)
+		if was {
+			p.log.Info("alarm confirmed by the broker", "generator", gen, "topic", topic)
+		}
+	} else {
+		p.unconfirmed.Inc()
+		p.st.Unconfirmed++
+		p.pending[gen] = true
+		if !was {
+			p.log.Warn("alarm not confirmed by the broker (publish denied by an ACL or lost); retrying",
+				"generator", gen, "topic", topic, "err", err)
+		}
+	}
+	p.unconfirmedNow.Set(float64(len(p.pending)))
+}
+
+func (p *alarmPublisher) status() AlarmStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.st
+	st.Pending = make([]string, 0, len(p.pending))
+	for g := range p.pending {
+		st.Pending = append(st.Pending, g)
+	}
+	sort.Strings(st.Pending)
+	return st
+}
+
+// await waits for tok up to ctx.
+func await(ctx context.Context, tok mqtt.Token) error {
 	select {
 	case <-tok.Done():
 		return tok.Error()
 	case <-ctx.Done():
-		return errors.Join(errors.New("alarm publish not confirmed"), ctx.Err())
+		return ctx.Err()
 	}
 }
 
-// startDownsample runs the engine on its own cursor of the raw stream.
-func (a *Agent) startDownsample() error {
+// downsampleStage prepares the engine on its own cursor of the raw stream,
+// with the alarm publisher on the MQTT session.
+func (a *Agent) downsampleStage() ([]named, error) {
 	d := a.cfg.Downsample
 	if !d.Enabled {
-		return nil
+		return nil, nil
 	}
-	o := downsample.EngineOptions{Options: downsample.Options{Window: d.Window, Lateness: d.AllowedLateness,
-		IdleGrace: d.IdleClose, Region: d.Region, DefaultLabel: d.Alarm.Off,
-		Rules: []downsample.Rule{{Field: downsample.Field(d.Alarm.Field), Op: downsample.Op(d.Alarm.Op),
-			Threshold: d.Alarm.Threshold, Label: d.Alarm.On}}},
+	o := downsample.EngineOptions{Options: a.downsampleOptions(),
 		Consumer: ConsumerDownsample, Logger: a.log.With("component", "downsample"), Registerer: a.reg}
 	if d.AlarmTopic != "" {
-		o.Publisher = &alarmPublisher{client: a.in.Client(), template: d.AlarmTopic, retain: d.AlarmRetain}
+		p, err := newAlarmPublisher(a.in.Client(), d.AlarmTopic, func() bool { return a.live.Load().alarmRetain },
+			a.log.With("component", "alarms"), a.reg)
+		if err != nil {
+			return nil, err
+		}
+		o.Publisher = p
+		a.mu.Lock()
+		a.alarmPub = p
+		a.mu.Unlock()
 	}
 	e, err := downsample.NewEngine(a.sp, o)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("downsample: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a.dsStop = func() { cancel(); <-a.dsDone }
-	a.dsDone = make(chan struct{})
-	go func() {
-		defer close(a.dsDone)
-		if err := e.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			a.log.Error("downsample stopped", "err", err)
-		}
-	}()
-	return nil
+	return []named{{"downsample", e}}, nil
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -10,26 +11,21 @@ import (
 // spoolMonitor logs spool state changes once: over 80% of the byte cap (and
 // back under 70%), and records being dropped by the caps.
 type spoolMonitor struct {
-	done chan struct{}
+	sp  *spool.Spool
+	log *slog.Logger
 }
 
-func startSpoolMonitor(sp *spool.Spool, log *slog.Logger) *spoolMonitor {
-	m := &spoolMonitor{done: make(chan struct{})}
-	go m.run(sp, log)
-	return m
-}
-
-func (m *spoolMonitor) stop() { close(m.done) }
-
-func (m *spoolMonitor) run(sp *spool.Spool, log *slog.Logger) {
+// Run checks the spool every few seconds until ctx ends.
+func (m *spoolMonitor) Run(ctx context.Context) error {
+	sp, log := m.sp, m.log
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	high, dropping := false, false
 	dropped := totalDropped(sp.Stats())
 	for {
 		select {
-		case <-m.done:
-			return
+		case <-ctx.Done():
+			return nil
 		case <-t.C:
 		}
 		st := sp.Stats()

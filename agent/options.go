@@ -2,47 +2,23 @@ package agent
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
-
-	"github.com/edgespool/edgespool/agent/model"
-	"github.com/edgespool/edgespool/agent/tlsconf"
 
 	"github.com/edgespool/edgespool/agent/config"
 	"github.com/edgespool/edgespool/agent/intake"
+	"github.com/edgespool/edgespool/agent/model"
+	"github.com/edgespool/edgespool/agent/tlsconf"
+	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/uplink"
 )
-
-// Consumer names of the cursors on the spool.
-const ConsumerDownsample = "downsample"
-
-// consumers lists the cursors each stream must keep records for.
-func (a *Agent) consumers() map[string][]string {
-	c := map[string][]string{}
-	if a.cfg.Downsample.Enabled {
-		c[model.StreamRaw] = append(c[model.StreamRaw], ConsumerDownsample)
-	}
-	for _, sink := range a.enabledSinks() {
-		c[model.StreamRaw] = append(c[model.StreamRaw], sink+"/raw")
-		c[model.StreamDownsampled] = append(c[model.StreamDownsampled], sink+"/down")
-	}
-	return c
-}
-
-func (a *Agent) enabledSinks() []string {
-	var s []string
-	if a.cfg.Kafka.Enabled {
-		s = append(s, "kafka")
-	}
-	if a.cfg.InfluxDB.Enabled {
-		s = append(s, "influx")
-	}
-	return s
-}
 
 func (a *Agent) intakeOptions() (intake.Options, error) {
 	m := a.cfg.MQTT
+	m.Broker, m.Username, m.Password = moveUserinfo(m.Broker, m.Username, m.Password)
 	o := intake.Options{Broker: m.Broker, ClientID: m.ClientID, Username: m.Username, Password: m.Password,
 		Topics: m.Topics, KeepAlive: m.KeepAlive, ConnectTimeout: m.ConnectTimeout, ReconnectMax: m.ReconnectMax,
-		MaxInflight: m.MaxInflight, CommitMaxRecords: a.cfg.Spool.CommitMaxRecords,
+		MaxInflight: m.MaxInflight, CommitMaxRecords: a.cfg.Spool.CommitMaxRecords, DisableDirectAck: !m.DirectPuback,
 		Decoder:    intake.Decoder{MaxPayload: int(m.MaxPayload), MaxFuture: m.MaxFuture, Format: payloadFormat(m.PayloadFormat)},
 		Ignore:     alarmTopicMatcher(a.cfg.Downsample),
 		Logger:     a.log.With("component", "mqtt"),
@@ -59,6 +35,23 @@ func (a *Agent) intakeOptions() (intake.Options, error) {
 	}
 	o.Broker, o.TLS = broker, tc
 	return o, nil
+}
+
+// moveUserinfo takes the credentials out of a broker URL such as
+// tcp://user:secret@host:1883, so that the URL the intake logs and shows in
+// /status holds no password. As in paho, the URL's credentials win over the
+// username and password settings.
+func moveUserinfo(broker, user, pass string) (string, string, string) {
+	u, err := url.Parse(broker)
+	if err != nil || u.User == nil {
+		return broker, user, pass
+	}
+	user = u.User.Username()
+	if p, ok := u.User.Password(); ok {
+		pass = p
+	}
+	u.User = nil
+	return u.String(), user, pass
 }
 
 // tlsBroker reports whether the broker URL asks for TLS, or enabled does;
@@ -109,4 +102,38 @@ func alarmTopicMatcher(d config.Downsample) func(string) bool {
 func tlsOptions(t config.TLS) tlsconf.Options {
 	return tlsconf.Options{Enable: t.Enabled, CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
 		ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
+}
+
+func kafkaSASL(s config.SASL) uplink.SASLOptions {
+	return uplink.SASLOptions{Mechanism: s.Mechanism, Username: s.Username, Password: s.Password}
+}
+
+func (a *Agent) kafkaOptions() uplink.KafkaOptions {
+	k := a.cfg.Kafka
+	return uplink.KafkaOptions{Name: sinkKafka, Brokers: k.Brokers,
+		Topics:      map[string]string{model.StreamRaw: k.RawTopic, model.StreamDownsampled: k.DownsampledTopic},
+		Compression: k.Compression, BatchRecords: k.BatchMaxRecords, MaxBytesPerSecond: int64(k.BandwidthLimit),
+		TLS: tlsOptions(k.TLS), SASL: kafkaSASL(k.SASL), Logger: a.log.With("component", "kafka")}
+}
+
+func (a *Agent) influxOptions() uplink.InfluxOptions {
+	i := a.cfg.InfluxDB
+	return uplink.InfluxOptions{Name: sinkInflux, URL: i.URL, Org: i.Org, Token: i.Token,
+		Buckets:     map[string]string{model.StreamRaw: i.RawBucket, model.StreamDownsampled: i.DownsampledBucket},
+		BatchPoints: i.BatchMaxPoints, Parallel: i.ParallelWrites, NoGzip: !i.Gzip, MaxBytesPerSecond: int64(i.BandwidthLimit),
+		TLS: tlsOptions(i.TLS), Logger: a.log.With("component", "influx")}
+}
+
+func (a *Agent) backoffOptions() uplink.BackoffOptions {
+	return uplink.BackoffOptions{Min: a.cfg.Uplink.BackoffMin, Max: a.cfg.Uplink.BackoffMax}
+}
+
+// downsampleOptions maps the downsample section (and mqtt.max_future) onto
+// the engine's window and alarm options.
+func (a *Agent) downsampleOptions() downsample.Options {
+	d := a.cfg.Downsample
+	return downsample.Options{Window: d.Window, Lateness: d.AllowedLateness, IdleGrace: d.IdleGrace,
+		Retention: d.Retention, MaxFuture: a.cfg.MQTT.MaxFuture, Region: d.Region, DefaultLabel: d.Alarm.Off,
+		Rules: []downsample.Rule{{Field: downsample.Field(d.Alarm.Field), Op: downsample.Op(d.Alarm.Op),
+			Threshold: d.Alarm.Threshold, Label: d.Alarm.On}}}
 }

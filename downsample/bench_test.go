@@ -123,7 +123,7 @@ func BenchmarkEngineSpool(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			o := spool.Options{NoSync: strings.HasPrefix(mode, "nosync")}
 			if strings.HasSuffix(mode, "trim") {
-				o.Consumers = map[string][]string{model.StreamRaw: {DefaultConsumer}}
+				o.Consumers = map[string][]string{model.StreamRaw: {testConsumer}}
 			}
 			s, err := spool.Open(filepath.Join(b.TempDir(), "spool.db"), o)
 			if err != nil {
@@ -147,7 +147,7 @@ func BenchmarkEngineSpool(b *testing.B) {
 }
 
 func benchEngine(b *testing.B, log Log) *Engine {
-	e, err := NewEngine(log, EngineOptions{Now: func() time.Time { return t0.Add(time.Hour) }})
+	e, err := NewEngine(log, EngineOptions{Consumer: testConsumer, Clock: nowFunc(func() time.Time { return t0.Add(time.Hour) })})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -174,4 +174,9 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// ReadFor reads as ReadAfter; the fake does no drop accounting.
+func (m *memLog) ReadFor(_, stream string, after uint64, max int) (spool.Batch, error) {
+	return m.ReadAfter(stream, after, max)
 }

@@ -33,7 +33,7 @@ const (
 )
 
 func crashSpoolOptions() spool.Options {
-	return spool.Options{Consumers: map[string][]string{model.StreamRaw: {DefaultConsumer}}}
+	return spool.Options{Consumers: map[string][]string{model.StreamRaw: {testConsumer}}}
 }
 
 // TestCrashChild is the child: it runs the engine until it is killed.
@@ -56,7 +56,7 @@ func TestCrashChild(t *testing.T) {
 		start := time.Now()
 		now = func() time.Time { return time.Unix(0, base).Add(600 * time.Since(start)) }
 	}
-	e, err := NewEngine(s, EngineOptions{BatchSize: batch, Now: now})
+	e, err := NewEngine(s, EngineOptions{Consumer: testConsumer, BatchSize: batch, Clock: nowFunc(now)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func progress(t *testing.T, path string) (uint64, int) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	cur, _, err := s.Cursor(DefaultConsumer, model.StreamRaw)
+	cur, _, err := s.Cursor(testConsumer, model.StreamRaw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func drainInProcess(t *testing.T, path string, stream []model.Reading, want int)
 	}
 	defer s.Close()
 	clock := &fakeClock{t: crashStart(stream)}
-	r := startEngine(t, s, EngineOptions{Now: clock.Now})
+	r := startEngine(t, s, EngineOptions{Clock: clock})
 	waitFor(t, fmt.Sprintf("%d points", want), func() bool {
 		if r.counter("position") != float64(len(stream)) {
 			return false

@@ -2,6 +2,7 @@ package downsample
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -11,26 +12,27 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/edgespool/edgespool/agent/backoff"
+	"github.com/edgespool/edgespool/agent/clock"
 	"github.com/edgespool/edgespool/spool"
 )
 
 // Log is the part of the spool that the Engine uses; *spool.Spool
 // satisfies it.
 type Log interface {
-	ReadAfter(stream string, after uint64, max int) (spool.Batch, error)
+	ReadFor(consumer, stream string, after uint64, max int) (spool.Batch, error)
 	Cursor(consumer, stream string) (seq uint64, meta []byte, err error)
 	Commit(consumer, stream string, ackSeq uint64, meta []byte, derived []spool.Record) error
 	Notify(stream string) <-chan struct{}
 }
 
-// DefaultConsumer is the Engine's cursor name on the raw stream.
-const DefaultConsumer = "downsample"
-
 // EngineOptions configure an Engine. The zero value means the defaults.
 type EngineOptions struct {
 	// Options are the window and alarm settings.
 	Options
-	// Consumer is the cursor name on the raw stream (default "downsample").
+	// Consumer is the cursor name on the raw stream (required: the spool
+	// must keep records for it, so the caller that configures the spool's
+	// consumers names it).
 	Consumer string
 	// BatchSize is the largest number of raw records read and committed per
 	// step (default 16384: fewer, larger commits mean fewer fsyncs and less
@@ -46,9 +48,9 @@ type EngineOptions struct {
 	TickInterval time.Duration
 	// RetryDelay is the first wait after a failed spool operation or alarm
 	// publication, doubled while failures go on, up to MaxRetryDelay
-	// (default 100ms).
+	// (default 100ms; see package backoff).
 	RetryDelay time.Duration
-	// MaxRetryDelay caps the wait between spool retries (default 30s).
+	// MaxRetryDelay caps the wait between retries (default 30s).
 	MaxRetryDelay time.Duration
 	// Publisher receives alarm state changes (nil: no local alarms).
 	Publisher AlarmPublisher
@@ -58,9 +60,13 @@ type EngineOptions struct {
 	Logger *slog.Logger
 	// Registerer receives the metrics (nil: not registered).
 	Registerer prometheus.Registerer
-	// Now is the wall clock (default time.Now).
-	Now func() time.Time
+	// Clock is the wall clock of the idle window closing and the retry
+	// waits (default the real clock).
+	Clock clock.Clock
 }
+
+// ErrNoConsumer: EngineOptions.Consumer is empty.
+var ErrNoConsumer = errors.New("downsample: no consumer name for the raw stream cursor")
 
 func (o EngineOptions) withDefaults() (EngineOptions, error) {
 	var err error
@@ -68,7 +74,7 @@ func (o EngineOptions) withDefaults() (EngineOptions, error) {
 		return o, err
 	}
 	if o.Consumer == "" {
-		o.Consumer = DefaultConsumer
+		return o, ErrNoConsumer
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = 16384
@@ -81,9 +87,7 @@ func (o EngineOptions) withDefaults() (EngineOptions, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Clock = clock.Or(o.Clock)
 	return o, nil
 }
 
@@ -148,13 +152,13 @@ func NewEngine(log Log, o EngineOptions) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("downsample options: %w", err)
 	}
-	m, err := newMetrics(o.Registerer)
+	m, err := newMetrics(o.Registerer, alarmLabels(o.Options))
 	if err != nil {
 		return nil, err
 	}
 	e := &Engine{log: log, o: o, m: m, labels: map[string]string{}}
 	if o.Publisher != nil {
-		e.pub = newPublisher(o.Publisher, o, m)
+		e.pub = newPublisher(o.Publisher, o, e.newBackoff(), m)
 	}
 	return e, nil
 }
@@ -172,7 +176,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		defer wg.Wait()
 		defer cancel()
 	}
-	r := retrier{e: e, delay: e.o.RetryDelay}
+	r := retrier{e: e, bo: e.newBackoff()}
 	if !r.do(ctx, "cursor", e.recover) {
 		return r.err
 	}
@@ -198,6 +202,10 @@ func (e *Engine) loop(ctx context.Context, r *retrier) error {
 		}
 	}
 	return nil
+}
+
+func (e *Engine) newBackoff() *backoff.Backoff {
+	return backoff.New(backoff.Options{Min: e.o.RetryDelay, Max: e.o.MaxRetryDelay, Clock: e.o.Clock})
 }
 
 var _ Log = (*spool.Spool)(nil)

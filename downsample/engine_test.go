@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/edgespool/edgespool/agent/clock"
 	"github.com/edgespool/edgespool/spool"
 )
 
@@ -29,6 +30,18 @@ func (c *fakeClock) Now() time.Time {
 	defer c.mu.Unlock()
 	return c.t
 }
+
+// After waits on the real clock (the engine's retries).
+func (c *fakeClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// nowFunc is a clock.Clock reading its time from a function.
+type nowFunc func() time.Time
+
+func (f nowFunc) Now() time.Time                         { return f() }
+func (f nowFunc) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// testConsumer is the engine's cursor name in these tests.
+const testConsumer = "downsample"
 
 func (c *fakeClock) Set(t time.Time) {
 	c.mu.Lock()
@@ -53,6 +66,9 @@ func startEngine(t *testing.T, log Log, o EngineOptions) *running {
 	}
 	o.TickInterval = orDuration(o.TickInterval, 2*time.Millisecond)
 	o.RetryDelay = orDuration(o.RetryDelay, time.Millisecond)
+	if o.Consumer == "" {
+		o.Consumer = testConsumer
+	}
 	e, err := NewEngine(log, o)
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +174,7 @@ func TestEngineMatchesReference(t *testing.T) {
 		stream := randomStream(rng, 2000)
 		f := newFakeLog()
 		clock := &fakeClock{t: t0.Add(3 * time.Hour)}
-		r := startEngine(t, f, EngineOptions{Now: clock.Now, BatchSize: 1 + rng.IntN(300)})
+		r := startEngine(t, f, EngineOptions{Clock: clock, BatchSize: 1 + rng.IntN(300)})
 		for i := 0; i < len(stream); i += 97 {
 			f.appendReadings(stream[i:min(i+97, len(stream))]...)
 		}
@@ -182,7 +198,7 @@ func TestEngineRestarts(t *testing.T) {
 		stream := randomStream(rng, 3000)
 		f := newFakeLog()
 		clock := &fakeClock{t: t0.Add(3 * time.Hour)}
-		o := EngineOptions{Now: clock.Now, BatchSize: 1 + rng.IntN(200)}
+		o := EngineOptions{Clock: clock, BatchSize: 1 + rng.IntN(200)}
 		var r *running
 		for i := 0; i < len(stream); {
 			r = startEngine(t, f, o)
@@ -228,7 +244,7 @@ func TestEngineCorruptAndDropped(t *testing.T) {
 	}
 	f.drop(model.StreamRaw, 1)
 	valid = valid[1:]
-	r := startEngine(t, f, EngineOptions{Now: clock.Now, BatchSize: 7})
+	r := startEngine(t, f, EngineOptions{Clock: clock, BatchSize: 7})
 	want := reference(Options{}, valid)
 	got := finish(t, r, f, clock, want)
 	comparePoints(t, got, want)
@@ -246,7 +262,7 @@ func TestEngineCorruptAndDropped(t *testing.T) {
 func TestEngineLateAndClockClose(t *testing.T) {
 	f := newFakeLog()
 	clock := &fakeClock{t: t0.Add(10 * time.Second)}
-	r := startEngine(t, f, EngineOptions{Now: clock.Now})
+	r := startEngine(t, f, EngineOptions{Clock: clock})
 	f.appendReadings(reading("a", at(10*time.Second), 900), reading("b", at(10*time.Second), 450))
 	caughtUp(t, r, f)
 	clock.Set(t0.Add(70 * time.Second))
@@ -286,7 +302,7 @@ func TestEngineClockCloseUnderLoad(t *testing.T) {
 		f.appendReadings(reading("busy", next.UnixNano(), 900))
 	}
 	f.appendReadings(reading("stopped", at(10*time.Second), 450))
-	r := startEngine(t, f, EngineOptions{Now: clock.Now})
+	r := startEngine(t, f, EngineOptions{Clock: clock})
 	waitFor(t, "stopped generator's point", func() bool {
 		pts, _ := f.points()
 		for _, p := range pts {
@@ -362,7 +378,7 @@ func TestEngineAlarms(t *testing.T) {
 	f := newFakeLog()
 	rec := &alarmRecorder{f: f, fail: 2}
 	clock := &fakeClock{t: t0.Add(10 * time.Minute)}
-	r := startEngine(t, f, EngineOptions{Now: clock.Now, Publisher: rec})
+	r := startEngine(t, f, EngineOptions{Clock: clock, Publisher: rec})
 	for _, rd := range alarmStream() {
 		f.appendReadings(rd)
 	}
@@ -412,7 +428,7 @@ func TestEngineBlockedPublisherDoesNotBlock(t *testing.T) {
 	f := newFakeLog()
 	rec := &alarmRecorder{f: f, block: true}
 	clock := &fakeClock{t: t0.Add(10 * time.Minute)}
-	r := startEngine(t, f, EngineOptions{Now: clock.Now, Publisher: rec, PublishTimeout: time.Hour})
+	r := startEngine(t, f, EngineOptions{Clock: clock, Publisher: rec, PublishTimeout: time.Hour})
 	for _, rd := range alarmStream() {
 		f.appendReadings(rd)
 	}
@@ -425,7 +441,7 @@ func TestEngineSpoolErrors(t *testing.T) {
 	f := newFakeLog()
 	f.failReads, f.failCommits = 3, 2
 	clock := &fakeClock{t: t0.Add(10 * time.Minute)}
-	r := startEngine(t, f, EngineOptions{Now: clock.Now})
+	r := startEngine(t, f, EngineOptions{Clock: clock})
 	stream := alarmStream()
 	f.appendReadings(stream...)
 	caughtUp(t, r, f)
@@ -452,13 +468,13 @@ func TestEngineSpoolErrors(t *testing.T) {
 func TestEngineCountsOnceAcrossRestart(t *testing.T) {
 	f := newFakeLog()
 	clock := &fakeClock{t: t0.Add(time.Minute)}
-	o := EngineOptions{Now: clock.Now}
+	o := EngineOptions{Clock: clock}
 	r := startEngine(t, f, o)
 	f.appendReadings(reading("g", at(10*time.Second), 900), reading("g", at(20*time.Second), 800),
 		reading("g", at(70*time.Second), 700))
 	waitPoints(t, f, 1)
 	r.halt(t)
-	if cur := f.cursors[o.Consumer+DefaultConsumer+"/"+model.StreamRaw]; cur != 2 {
+	if cur := f.cursors[testConsumer+"/"+model.StreamRaw]; cur != 2 {
 		t.Errorf("cursor %d, want 2 (just before the open window's reading)", cur)
 	}
 	r = startEngine(t, f, o)
@@ -474,7 +490,7 @@ func TestEngineCountsOnceAcrossRestart(t *testing.T) {
 func TestEngineCommitInterval(t *testing.T) {
 	f := newFakeLog()
 	clock := &fakeClock{t: t0.Add(time.Minute)}
-	r := startEngine(t, f, EngineOptions{Now: clock.Now})
+	r := startEngine(t, f, EngineOptions{Clock: clock})
 	commits := func() int { f.mu.Lock(); defer f.mu.Unlock(); return f.commits }
 	for i := range 20 { // each reading replaces the window's reading: the cursor may move
 		f.appendReadings(reading("g", at(time.Duration(i)*time.Second), 900))
@@ -486,7 +502,7 @@ func TestEngineCommitInterval(t *testing.T) {
 	}
 	clock.Set(clock.Now().Add(1100 * time.Millisecond))
 	waitFor(t, "interval commit", func() bool {
-		cur, _, _ := f.Cursor(DefaultConsumer, model.StreamRaw)
+		cur, _, _ := f.Cursor(testConsumer, model.StreamRaw)
 		return cur == 19
 	})
 	f.appendReadings(reading("g", at(66*time.Second), 900))
@@ -494,14 +510,17 @@ func TestEngineCommitInterval(t *testing.T) {
 }
 
 func TestNewEngineRejectsBadOptions(t *testing.T) {
-	if _, err := NewEngine(newFakeLog(), EngineOptions{Options: Options{Rules: []Rule{{Field: "oil"}}}}); !errors.Is(err, ErrBadRule) {
+	if _, err := NewEngine(newFakeLog(), EngineOptions{Consumer: testConsumer, Options: Options{Rules: []Rule{{Field: "oil"}}}}); !errors.Is(err, ErrBadRule) {
 		t.Errorf("bad rule: %v", err)
 	}
+	if _, err := NewEngine(newFakeLog(), EngineOptions{}); !errors.Is(err, ErrNoConsumer) {
+		t.Errorf("no consumer name: %v", err)
+	}
 	reg := prometheus.NewRegistry()
-	if _, err := NewEngine(newFakeLog(), EngineOptions{Registerer: reg}); err != nil {
+	if _, err := NewEngine(newFakeLog(), EngineOptions{Consumer: testConsumer, Registerer: reg}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewEngine(newFakeLog(), EngineOptions{Registerer: reg}); err == nil {
+	if _, err := NewEngine(newFakeLog(), EngineOptions{Consumer: testConsumer, Registerer: reg}); err == nil {
 		t.Error("second engine on one registry: no error")
 	}
 }
@@ -521,7 +540,7 @@ func pendingAtStop(t *testing.T, stillFailing bool) (*running, *alarmRecorder) {
 	f := newFakeLog()
 	rec := &alarmRecorder{f: f, fail: 1 << 30}
 	clock := &fakeClock{t: t0.Add(10 * time.Minute)}
-	r := startEngine(t, f, EngineOptions{Now: clock.Now, Publisher: rec,
+	r := startEngine(t, f, EngineOptions{Clock: clock, Publisher: rec,
 		RetryDelay: time.Hour, MaxRetryDelay: time.Hour})
 	f.appendReadings(alarmStream()...)
 	caughtUp(t, r, f)
@@ -558,4 +577,25 @@ func TestEngineCountsAlarmsUnpublishedAtStop(t *testing.T) {
 	if n := r.counter("alarm_unpublished_total"); n != 2 {
 		t.Errorf("alarm_unpublished_total %v, want 2 (g1 and g2)", n)
 	}
+}
+
+// TestEngineRetriesOnTheInjectedClock: a failed spool read is retried after
+// the backoff delay measured on EngineOptions.Clock, not the wall clock.
+func TestEngineRetriesOnTheInjectedClock(t *testing.T) {
+	f := newFakeLog()
+	f.failReads = 1
+	fc := clock.NewFake(t0.Add(10 * time.Minute))
+	r := startEngine(t, f, EngineOptions{Clock: fc, RetryDelay: time.Hour, MaxRetryDelay: time.Hour})
+	f.appendReadings(reading("g", at(10*time.Second), 900))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := fc.WaitForWaiters(ctx, 1); err != nil {
+		t.Fatal("the engine did not wait on the injected clock after a failed read")
+	}
+	time.Sleep(50 * time.Millisecond)
+	if p := r.counter("position"); p != 0 {
+		t.Fatalf("position %v before the retry delay passed on the clock", p)
+	}
+	fc.Advance(time.Hour)
+	caughtUp(t, r, f)
 }

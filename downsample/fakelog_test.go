@@ -178,3 +178,8 @@ func (f *fakeLog) points() ([]model.Point, error) {
 	}
 	return pts, nil
 }
+
+// ReadFor reads as ReadAfter; the fake does no drop accounting.
+func (f *fakeLog) ReadFor(_, stream string, after uint64, max int) (spool.Batch, error) {
+	return f.ReadAfter(stream, after, max)
+}

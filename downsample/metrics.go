@@ -2,6 +2,7 @@ package downsample
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -28,7 +29,24 @@ type metrics struct {
 	cursor        prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// retryOps are the values of the "op" label of spool_errors_total.
+var retryOps = []string{"step", "cursor"}
+
+// alarmLabels are the alarm labels o can produce, for the "label" label.
+func alarmLabels(o Options) []string {
+	labels := []string{o.DefaultLabel}
+	for _, r := range o.Rules {
+		if !slices.Contains(labels, r.Label) {
+			labels = append(labels, r.Label)
+		}
+	}
+	return labels
+}
+
+// newMetrics creates the metrics, every labelled series at 0 (labels are
+// the alarm labels the rules can produce), and registers them with reg
+// unless it is nil.
+func newMetrics(reg prometheus.Registerer, labels []string) (*metrics, error) {
 	c := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Name: "edgespool_downsample_" + name, Help: help})
 	}
@@ -49,12 +67,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		unpublished:   c("alarm_unpublished_total", "Alarms still unpublished when the engine stopped; published again with the generator's next window."),
 		commits:       c("commits_total", "Spool transactions that appended points and/or advanced the cursor."),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgespool_downsample_spool_errors_total",
-			Help: "Failed spool operations, by operation (read, commit, cursor)."}, []string{"op"}),
+			Help: "Failed spool operations, by operation (step: read, process and commit; cursor: recovery)."}, []string{"op"}),
 		stateResets: c("state_resets_total", "Undecodable cursor state discarded at recovery (windows may be emitted again)."),
 		openWindows: g("open_windows", "Windows holding a reading and not yet closed."),
 		generators:  g("generators", "Generators whose state is kept."),
 		position:    g("position", "Last raw sequence number processed."),
 		cursor:      g("cursor", "Durable cursor on the raw stream (records after it are replayed at restart)."),
+	}
+	for _, l := range labels {
+		m.alarms.WithLabelValues(l)
+	}
+	for _, op := range retryOps {
+		m.errors.WithLabelValues(op)
 	}
 	return m, m.register(reg)
 }

@@ -5,6 +5,9 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/edgespool/edgespool/agent/backoff"
+	"github.com/edgespool/edgespool/agent/clock"
 )
 
 // Alarm is the alarm state of one generator, published on site when it
@@ -38,8 +41,8 @@ type AlarmPublisher interface {
 type publisher struct {
 	pub      AlarmPublisher
 	timeout  time.Duration
-	retry    time.Duration // first retry delay, doubled while failing
-	maxRetry time.Duration
+	clk      clock.Clock
+	bo       *backoff.Backoff // between failed rounds
 	log      *slog.Logger
 	m        *metrics
 	failures int // consecutive failed publications
@@ -49,8 +52,8 @@ type publisher struct {
 	wake    chan struct{}
 }
 
-func newPublisher(p AlarmPublisher, o EngineOptions, m *metrics) *publisher {
-	return &publisher{pub: p, timeout: o.PublishTimeout, retry: o.RetryDelay, maxRetry: o.MaxRetryDelay,
+func newPublisher(p AlarmPublisher, o EngineOptions, bo *backoff.Backoff, m *metrics) *publisher {
+	return &publisher{pub: p, timeout: o.PublishTimeout, clk: o.Clock, bo: bo,
 		log: o.Logger, m: m, pending: map[string]Alarm{}, wake: make(chan struct{}, 1)}
 }
 
@@ -71,21 +74,19 @@ func (p *publisher) enqueue(a Alarm) {
 // run publishes until ctx ends, then flushes.
 func (p *publisher) run(ctx context.Context) {
 	defer p.flush()
-	retry := time.NewTimer(time.Hour)
-	retry.Stop()
-	delay := p.retry
+	var retry <-chan time.Time // nil while nothing failed
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-p.wake:
-		case <-retry.C:
+		case <-retry:
 		}
 		if p.drain(ctx) {
-			retry.Reset(delay)
-			delay = min(2*delay, p.maxRetry)
+			retry = p.clk.After(p.bo.Next())
 		} else {
-			delay = p.retry
+			retry = nil
+			p.bo.Reset()
 		}
 	}
 }

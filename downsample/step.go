@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/backoff"
 	"github.com/edgespool/edgespool/agent/model"
-
 	"github.com/edgespool/edgespool/spool"
 )
 
@@ -43,11 +43,11 @@ func (e *Engine) step() (idle bool, err error) {
 			return false, err
 		}
 	}
-	b, err := e.log.ReadAfter(model.StreamRaw, e.pos, e.o.BatchSize)
+	b, err := e.log.ReadFor(e.o.Consumer, model.StreamRaw, e.pos, e.o.BatchSize)
 	if err != nil {
 		return false, fmt.Errorf("read raw: %w", err)
 	}
-	now := e.o.Now()
+	now := e.o.Clock.Now()
 	e.process(b, now)
 	// A batch that is not full reached the end of the stream: everything
 	// that has arrived is in the windows, so the clock may close them.
@@ -170,10 +170,9 @@ func (e *Engine) alarms() {
 // retrier runs a spool operation until it succeeds, backing off between
 // failures; it logs the first failure and the recovery once each.
 type retrier struct {
-	e      *Engine
-	delay  time.Duration
-	failed int
-	err    error // why do gave up, nil for a cancelled context
+	e   *Engine
+	bo  *backoff.Backoff
+	err error // why do gave up, nil for a cancelled context
 }
 
 func (r *retrier) do(ctx context.Context, op string, fn func() error) bool {
@@ -188,32 +187,20 @@ func (r *retrier) do(ctx context.Context, op string, fn func() error) bool {
 			r.err = fmt.Errorf("downsample: %w", err)
 			return false
 		}
-		if r.failed++; r.failed == 1 {
+		if r.bo.Failures() == 0 {
 			r.e.o.Logger.Error("downsample: spool operation failed, retrying", "op", op, "err", err)
 		}
-		if !sleep(ctx, r.delay) {
+		if r.bo.Wait(ctx) != nil {
 			return false
 		}
-		r.delay = min(2*r.delay, r.e.o.MaxRetryDelay)
 	}
 }
 
 func (r *retrier) recovered(op string) {
-	if r.failed > 0 {
-		r.e.o.Logger.Info("downsample: spool operation recovered", "op", op, "errors", r.failed)
+	if n := r.bo.Failures(); n > 0 {
+		r.e.o.Logger.Info("downsample: spool operation recovered", "op", op, "errors", n)
 	}
-	r.failed, r.delay = 0, r.e.o.RetryDelay
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	r.bo.Reset()
 }
 
 func cmpOr(a, b error) error {

@@ -448,7 +448,8 @@ unit_keys() {
 		'ExecStart=/usr/bin/edgespool run -config /etc/edgespool/edgespool.yaml' \
 		'Restart=on-failure' 'StateDirectory=edgespool' 'NoNewPrivileges=yes' 'ProtectSystem=strict' \
 		'ProtectHome=yes' 'PrivateTmp=yes' 'ReadWritePaths=/var/lib/edgespool' 'CapabilityBoundingSet=' \
-		'MemoryDenyWriteExecute=yes'; do
+		'MemoryDenyWriteExecute=yes' 'Type=notify' 'NotifyAccess=main' 'ExecReload=/bin/kill -HUP $MAINPID' \
+		'WatchdogSec=60'; do
 		grep -qx -- "$k" "$u" || { echo "missing $k"; return 1; }
 	done
 	local t

@@ -24,6 +24,7 @@ const (
 	opPurge          // delete records found corrupt
 	opMaint          // age cap and retention without other work
 	opCompact        // explicit compaction
+	opRemove         // delete a consumer's cursors
 )
 
 type op struct {
@@ -35,6 +36,8 @@ type op struct {
 	seq      uint64
 	meta     []byte
 	purge    map[string][]uint64
+	removed  []string // streams whose cursor opRemove deleted
+	final    bool     // last commit before close (handoff accounting)
 	enqueued time.Time
 
 	taken bool // under queue.mu: the loop owns the op
@@ -167,6 +170,7 @@ func (s *Spool) loop() {
 			batch, open := s.q.take(s.opts.CommitMaxRecords)
 			if batch == nil {
 				if !open {
+					s.finalCommit()
 					return
 				}
 				break
@@ -177,9 +181,18 @@ func (s *Spool) loop() {
 		if s.needRecover.Load() {
 			s.recoverRuntime()
 		}
-		if !ran && s.hasPurges() {
+		if !ran && (s.hasPurges() || s.ho.hasLost()) {
 			s.maintain()
 		}
+	}
+}
+
+// finalCommit counts, as the spool closes, the records dropped while
+// consumers held them unacknowledged: a consumer resumes from its durable
+// cursor and will not get them again.
+func (s *Spool) finalCommit() {
+	if s.ho.hasPending() && !s.readOnly {
+		s.commitOps([]*op{{kind: opMaint, final: true, done: make(chan struct{})}}, false)
 	}
 }
 
@@ -218,6 +231,9 @@ func (s *Spool) maintain() {
 func (s *Spool) submit(ctx context.Context, o *op) error {
 	if s.closed.Load() {
 		return ErrClosed
+	}
+	if s.readOnly {
+		return ErrReadOnly
 	}
 	o.enqueued = time.Now()
 	if err := s.q.push(o); err != nil {

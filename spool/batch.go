@@ -46,6 +46,7 @@ func (s *Spool) commitOps(ops []*op, allStreams bool) {
 	err := s.update(func(tx *bolt.Tx) error {
 		w = s.newWtx(tx)
 		for _, o := range ops {
+			w.final = w.final || o.final
 			o.err = w.apply(o)
 			if o.err != nil && !opError(o.err) {
 				return o.err
@@ -54,9 +55,15 @@ func (s *Spool) commitOps(ops []*op, allStreams bool) {
 		if err := w.enforce(allStreams); err != nil {
 			return err
 		}
+		if err := w.countLost(); err != nil {
+			return err
+		}
 		s.usedBytes.Store(tx.Size()) // high water mark before this commit
 		return w.writeStates()
 	})
+	if w != nil {
+		w.endHandoffs(err == nil)
+	}
 	if err != nil {
 		s.failOps(ops, err)
 		return

@@ -104,6 +104,10 @@ func (s *Spool) compact(trigger string) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("compact copy: %w", err)
 	}
+	if err := keepOwnerOf(s.path, tmp); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("compact: %w", err)
+	}
 	if err := s.switchFile(tmp); err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgespool/edgespool/spool/internal/boltpages"
 )
 
 // The corruption table: build a spool file, damage it in a named way, reopen
@@ -73,20 +75,20 @@ func readLayout(t *testing.T, path string) layout {
 	}
 	defer f.Close()
 	fi, _ := f.Stat()
-	l := layout{pageSize: int64(pageSizeOf(f)), rawOn: map[uint64][]int64{}, size: fi.Size()}
+	l := layout{pageSize: int64(boltpages.PageSize(f)), rawOn: map[uint64][]int64{}, size: fi.Size()}
 	buf := make([]byte, l.pageSize)
 	for id := int64(2); (id+1)*l.pageSize <= l.size; id++ {
-		if _, err := f.ReadAt(buf, id*l.pageSize); err != nil || le.Uint64(buf) != uint64(id) {
+		if _, err := f.ReadAt(buf, id*l.pageSize); err != nil || boltpages.LE.Uint64(buf) != uint64(id) {
 			continue
 		}
-		if f := le.Uint16(buf[8:]); f == 0x01 || f == leafPageFlag {
+		if f := boltpages.LE.Uint16(buf[8:]); f == 0x01 || f == boltpages.LeafPageFlag {
 			l.used = (id + 1) * l.pageSize
 		}
-		switch le.Uint16(buf[8:]) {
+		switch boltpages.LE.Uint16(buf[8:]) {
 		case 0x01:
 			l.branches = append(l.branches, id)
-		case leafPageFlag:
-			parseLeaf(buf, 0, func(k, v []byte) {
+		case boltpages.LeafPageFlag:
+			boltpages.ParseLeaf(buf, 0, func(k, v []byte) {
 				if seq, ok := keySeq(k); ok {
 					if _, err := decodeRecord("raw", seq, v); err == nil {
 						l.rawOn[seq] = append(l.rawOn[seq], id)
@@ -195,11 +197,11 @@ var corruptions = []corruption{
 			f, _ := os.Open(path)
 			_, _ = f.ReadAt(buf, p*l.pageSize)
 			f.Close()
-			if le.Uint16(buf[10:]) < 2 {
+			if boltpages.LE.Uint16(buf[10:]) < 2 {
 				continue
 			}
-			child0 := buf[pageHeaderSize+8 : pageHeaderSize+16]
-			writeAt(t, path, p*l.pageSize+pageHeaderSize+leafElemSize+8, child0)
+			child0 := buf[boltpages.PageHeaderSize+8 : boltpages.PageHeaderSize+16]
+			writeAt(t, path, p*l.pageSize+boltpages.PageHeaderSize+boltpages.ElemSize+8, child0)
 			return l.intact(nil, l.size)
 		}
 		t.Fatal("no branch page with two children")
@@ -214,12 +216,6 @@ var corruptions = []corruption{
 			dmg[p] = true
 		}
 		return l.intact(dmg, l.size)
-	}},
-	{name: "not a bbolt file", salvaged: true, damage: func(t *testing.T, path string, l layout) map[uint64]bool {
-		if err := os.WriteFile(path, garbage(1<<16, 3), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return map[uint64]bool{}
 	}},
 }
 

@@ -38,8 +38,10 @@ top-level buckets are:
 	key "format"    value "edgespool-spool/1"
 	key "salvaged"  value RFC 3339 time of the last salvage (absent if none)
 
-A file without this bucket is initialised; a file with another format value
-is refused as corrupt (moved aside, see Corruption).
+An empty file, or a bbolt file without any bucket (what a crash during
+creation leaves), is initialised. A file with another format value, or a
+sound bbolt file without the spool's buckets, is not a spool: Open refuses
+it with ErrNotSpool and leaves it untouched (see Corruption).
 
 "streams" bucket, one key per stream ever written, key = stream name
 (1..255 bytes, no NUL byte), value of 53 bytes:
@@ -122,7 +124,42 @@ Streams of the highest priority (by default "downsampled") have a reserve
 (Options.ReserveBytes) that the other streams cannot use, and are dropped
 last. With Options.Overflow = RejectNew, Append and Commit instead fail with
 ErrFull and nothing is dropped for the cap. Every dropped record is counted
-per stream and per consumer whose unread records it was.
+per stream (Stats.Streams[].Dropped, dropped_records_total) and per
+consumer that will never be handed it (see Accounting).
+
+# Accounting
+
+A consumer's Dropped (ConsumerStats.Dropped, the cursor's Dropped field,
+consumer_dropped_records_total) counts exactly the records of the stream
+that the consumer will never be handed:
+
+  - a record dropped by a cap with Seq above the consumer's durable cursor
+    that the consumer was never handed by a read;
+  - a record it was handed (ReadFor or Read returned it, or a read in
+    progress may) and that was then dropped, once the consumer reads again
+    from below it without getting it, or the spool closes before the
+    consumer acknowledged it. If the consumer acknowledges past it, it was
+    delivered and is not counted;
+  - for an orphan cursor, any record leaving the stream above it.
+
+Consumers that read with ReadAfter (no consumer name) are counted against
+their durable cursor alone, so records they held unacknowledged count as
+dropped. Handed-and-dropped records not yet resolved are kept in memory
+only: after a crash nobody but the consumer (Batch.Skipped) counts them.
+A commit that drops records keeps reads by ReadFor from starting until it
+has committed (one commit's wait, only while a cap drops).
+
+# Consumers and orphan cursors
+
+A cursor whose consumer is not listed in Options.Consumers for its stream
+(a sink renamed or removed) is kept as an orphan: its position and
+counters stay, so that listing the consumer again resumes where it
+stopped, but it holds nothing back: records acknowledged by the listed
+consumers are deleted and the caps drop records as if it did not exist.
+Orphans are logged at Open (a warning each), flagged in Stats
+(ConsumerStats.Orphan) and counted by the gauge orphan_cursors.
+RemoveConsumer deletes a consumer's cursors; a listed consumer cannot be
+removed. With Options.Consumers nil (maintenance) no cursor is an orphan.
 
 bbolt v1.4 has no maximum file size, so the spool keeps its own backstop
 on the pages bbolt uses (its high water mark): 2*MaxBytes+64 MiB, and at
@@ -137,21 +174,38 @@ instead of growing the file.
 bbolt files never shrink. When the logical bytes fall below a quarter of
 the pages in use (files of 64 MiB and more, at most every 5 minutes, or at
 the backstop), and on Compact, the live data is copied with bbolt.Compact into
-"<path>.compact", synced, renamed over the spool file, and the spool is
-reopened; readers and writers wait during the switch.
+"<path>.compact", given the owner, group and mode of the spool file (the
+compaction fails if it cannot be), synced, renamed over the spool file, and
+the spool is reopened; readers and writers wait during the switch.
 
 # Corruption
 
 A second process opening the same file gets ErrLocked after
 Options.LockTimeout. A file that bbolt cannot open, or whose structure fails
 the scan at open (bbolt panics and memory faults on damaged pages are
-recovered), is salvaged: every record, cursor and stream state that still
+recovered), is salvaged if it is recognisably a spool: a page scan finds the
+format marker, or a stream state, cursor or record whose checksum holds.
+Anything else (a configuration file, a log, another program's database, a
+damaged bbolt file without spool data) is refused with ErrNotSpool and left
+untouched. A spool is salvaged: every record, cursor and stream state that still
 reads back with a valid CRC is copied into a fresh file, the damaged file is
 renamed "<path>.corrupt-<unix seconds>", and the event is logged at error
 level and counted. A record whose CRC fails is skipped, deleted and counted
 (Stats, metrics, and Batch.Skipped for the consumers that had not read it).
-Open never fails for a damaged file; it fails only for errors of the
-environment (permissions, a missing directory that cannot be created, a lock
-held by another process).
+The salvaged file keeps the owner, group and mode of the damaged one.
+Open never fails for a damaged spool; it fails for a file that is not a
+spool (ErrNotSpool) and for errors of the environment (permissions, a
+missing directory that cannot be created, a lock held by another process).
+With Options.NoSalvage a damaged spool is an error (ErrCorrupt) instead.
+Repair salvages like Open and reports what it did (RepairReport).
+
+OpenReadOnly opens a spool for inspection with bbolt read-only and a shared
+lock: no salvage, no repair, no retention, no cursor change; writes return
+ErrReadOnly. A damaged spool is ErrCorrupt, an empty file or a foreign one
+ErrNotSpool, a missing file an error wrapping os.ErrNotExist.
+
+The page reader used for the structure check and salvage reads bbolt's
+private layout; it lives in internal/boltpages, whose TestBoltLayoutPinned
+fails if a bbolt upgrade changes that layout.
 */
 package spool

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/edgespool/edgespool/spool/internal/boltpages"
 )
 
 func FuzzDecodeRecord(f *testing.F) {
@@ -72,8 +74,8 @@ func FuzzCheckAndParsePages(f *testing.F) {
 		if err := os.WriteFile(p, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_ = checkFile(p)
-		_ = scanPages(p, func(k, v []byte) { _, _ = keySeq(k) })
-		parseLeaf(data, 0, func(k, v []byte) {})
+		_ = boltpages.Check(p)
+		_ = boltpages.Scan(p, func(k, v []byte) { _, _ = keySeq(k) })
+		boltpages.ParseLeaf(data, 0, func(k, v []byte) {})
 	})
 }

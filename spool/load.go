@@ -2,21 +2,19 @@ package spool
 
 import (
 	"fmt"
-	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// load repairs what the scan at open found, removes the cursors of
-// consumers no longer configured, loads the state into memory and runs
-// retention once over every stream.
+// load repairs what the scan at open found, loads the state into memory
+// and runs retention once over every stream. Cursors of consumers no longer
+// configured are kept as orphans (see consumers.go).
 func (s *Spool) load(res *scanResult) error {
-	removed := s.staleCursors(res)
 	err := s.update(func(tx *bolt.Tx) error {
 		if err := initBuckets(tx); err != nil {
 			return err
 		}
-		return res.repair(tx, removed)
+		return res.repair(tx)
 	})
 	if err != nil {
 		return fmt.Errorf("repair: %w", err)
@@ -24,13 +22,12 @@ func (s *Spool) load(res *scanResult) error {
 	for _, note := range res.notes {
 		s.log.Warn("spool repaired at open: " + note)
 	}
+	s.report.Notes = append(s.report.Notes, res.notes...)
 	for stream, keys := range res.badRecords {
 		s.m.corrupt.WithLabelValues(stream).Add(float64(len(keys)))
+		s.report.Lost += uint64(len(keys))
 	}
-	for _, id := range removed {
-		s.log.Info("removed cursor of a consumer no longer configured", "consumer", id.Consumer, "stream", id.Stream)
-		delete(res.cursors, id)
-	}
+	s.warnOrphans(res.cursors)
 	s.stMu.Lock()
 	s.streams, s.cursors = res.streams, res.cursors
 	s.stMu.Unlock()
@@ -40,20 +37,6 @@ func (s *Spool) load(res *scanResult) error {
 		return fmt.Errorf("retention at open: %w", o.err)
 	}
 	return nil
-}
-
-// staleCursors lists the cursors of consumers not in Options.Consumers.
-func (s *Spool) staleCursors(res *scanResult) []cursorID {
-	if s.opts.Consumers == nil {
-		return nil
-	}
-	var out []cursorID
-	for id := range res.cursors {
-		if !slices.Contains(s.opts.Consumers[id.Stream], id.Consumer) {
-			out = append(out, id)
-		}
-	}
-	return out
 }
 
 func initBuckets(tx *bolt.Tx) error {
@@ -66,7 +49,7 @@ func initBuckets(tx *bolt.Tx) error {
 }
 
 // repair writes the fixes found by the scan.
-func (r *scanResult) repair(tx *bolt.Tx, removed []cursorID) error {
+func (r *scanResult) repair(tx *bolt.Tx) error {
 	root, streams, cursors := tx.Bucket(bucketRecords), tx.Bucket(bucketStreams), tx.Bucket(bucketCursors)
 	for stream, keys := range r.badRecords {
 		b := root.Bucket([]byte(stream))
@@ -90,11 +73,6 @@ func (r *scanResult) repair(tx *bolt.Tx, removed []cursorID) error {
 	for id := range r.fixCursors {
 		if err := cursors.Put(id.key(), r.cursors[id].encode()); err != nil {
 			return fmt.Errorf("rewrite cursor: %w", err)
-		}
-	}
-	for _, id := range removed {
-		if err := cursors.Delete(id.key()); err != nil {
-			return fmt.Errorf("delete stale cursor: %w", err)
 		}
 	}
 	return nil

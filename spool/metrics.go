@@ -62,6 +62,7 @@ func newMetrics(reg prometheus.Registerer, s *Spool) (*metrics, error) {
 		corruptPanics: c("damaged_transactions_total", "Transactions aborted by a panic or fault on damaged pages."),
 		compactions:   cv("compactions_total", "File compactions, by trigger (auto, explicit, backstop).", "trigger"),
 	}
+	m.declare(s.opts.Consumers)
 	m.collectors = []prometheus.Collector{m.appended, m.appendedBytes, m.commits, m.commitErrors,
 		m.fsyncs, m.commitSeconds, m.commitRecords, m.appendLatency, m.deleted, m.dropped,
 		m.consDropped, m.rejected, m.corrupt, m.corruptFiles, m.corruptPanics, m.compactions,
@@ -78,6 +79,30 @@ func newMetrics(reg prometheus.Registerer, s *Spool) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// compactTriggers are the values of the "trigger" label of compactions_total.
+var compactTriggers = []string{"auto", "explicit", "backstop"}
+
+// declare creates every labelled counter series known at Open at 0: per
+// stream with consumers (streams without one appear with their first
+// record), per consumer, per drop reason and per compaction trigger, so
+// that an alert on an increase sees the series before the first event.
+func (m *metrics) declare(consumers map[string][]string) {
+	for stream, names := range consumers {
+		for _, v := range []*prometheus.CounterVec{m.appended, m.appendedBytes, m.deleted, m.rejected, m.corrupt} {
+			v.WithLabelValues(stream)
+		}
+		for _, reason := range []string{dropCap, dropAge} {
+			m.dropped.WithLabelValues(stream, reason)
+		}
+		for _, c := range names {
+			m.consDropped.WithLabelValues(c, stream)
+		}
+	}
+	for _, t := range compactTriggers {
+		m.compactions.WithLabelValues(t)
+	}
 }
 
 func (m *metrics) unregister() {
@@ -134,10 +159,11 @@ var (
 	descFile    = prometheus.NewDesc(ns+"file_bytes", "Size of the spool file.", nil, nil)
 	descLogical = prometheus.NewDesc(ns+"logical_bytes", "Logical bytes held (keys and values of records).", nil, nil)
 	descCap     = prometheus.NewDesc(ns+"cap_bytes", "Effective logical byte cap.", nil, nil)
+	descOrphans = prometheus.NewDesc(ns+"orphan_cursors", "Cursors of consumers not configured (kept, holding back no data).", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRecords, descBytes, descLastSeq, descLagRec, descLagSec, descFile, descLogical, descCap} {
+	for _, d := range []*prometheus.Desc{descRecords, descBytes, descLastSeq, descLagRec, descLagSec, descFile, descLogical, descCap, descOrphans} {
 		ch <- d
 	}
 }
@@ -159,4 +185,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	g(descFile, float64(st.FileBytes))
 	g(descLogical, float64(st.LogicalBytes))
 	g(descCap, float64(st.CapBytes))
+	orphans := 0
+	for _, cs := range st.Consumers {
+		if cs.Orphan {
+			orphans++
+		}
+	}
+	g(descOrphans, float64(orphans))
 }

@@ -53,6 +53,9 @@ type Options struct {
 	// CommitMaxDelay is an extra wait to fill a commit (default 0: commit as
 	// soon as the previous commit ends).
 	CommitMaxDelay time.Duration
+	// NoSalvage makes Open fail with ErrCorrupt on a damaged file instead
+	// of salvaging it (maintenance commands other than repair).
+	NoSalvage bool
 	// NoSync turns fsync off. For tests and benchmarks only.
 	NoSync bool
 	// LockTimeout bounds the wait for the file lock (default 1s); a second

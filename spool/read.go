@@ -13,17 +13,12 @@ const (
 )
 
 // Read returns the records after consumer's durable cursor on stream (at
-// most max; max <= 0 means 1024).
+// most max; max <= 0 means 1024), as ReadFor.
 func (s *Spool) Read(consumer, stream string, max int) (Batch, error) {
 	if err := checkCursorArgs(consumer, stream); err != nil {
 		return Batch{}, err
 	}
-	after := s.cursor(cursorID{consumer, stream}).Seq
-	b, err := s.ReadAfter(stream, after, max)
-	if err != nil {
-		return b, fmt.Errorf("spool read %s/%s: %w", consumer, stream, err)
-	}
-	return b, nil
+	return s.ReadFor(consumer, stream, s.cursor(cursorID{consumer, stream}).Seq, max)
 }
 
 // ReadAfter returns up to max records of stream with Seq > after, with

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/edgespool/edgespool/spool/internal/boltpages"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -22,7 +23,7 @@ func (e *corruptFileError) Error() string { return "spool file damaged: " + e.ca
 func (e *corruptFileError) Unwrap() error { return e.cause }
 
 func (s *Spool) boltOptions(readOnly bool) *bolt.Options {
-	return &bolt.Options{
+	o := &bolt.Options{
 		Timeout:         s.opts.LockTimeout,
 		NoFreelistSync:  true,
 		FreelistType:    bolt.FreelistMapType,
@@ -31,6 +32,10 @@ func (s *Spool) boltOptions(readOnly bool) *bolt.Options {
 		NoSync:          s.opts.NoSync,
 		ReadOnly:        readOnly,
 	}
+	if readOnly {
+		o.InitialMmapSize = 0
+	}
+	return o
 }
 
 // openBolt opens a bbolt file under guard. opened reports whether the OS
@@ -69,15 +74,25 @@ func (s *Spool) openFile() (*bolt.DB, *scanResult, error) {
 	if err == nil || !errors.As(err, &cf) {
 		return db, res, err
 	}
+	if err := s.damagedOrForeign(cf.cause); err != nil {
+		return nil, nil, err
+	}
+	if s.opts.NoSalvage {
+		return nil, nil, fmt.Errorf("spool %s damaged (edgespool spool repair salvages it): %v: %w", s.path, cf.cause, ErrCorrupt)
+	}
 	return s.recoverFile(cf.cause)
 }
 
 // openChecked checks the file's structure, opens it and scans its data.
 func (s *Spool) openChecked() (*bolt.DB, *scanResult, error) {
-	if err := guard(func() error { return checkFile(s.path) }); err != nil {
+	return s.openCheckedMode(false)
+}
+
+func (s *Spool) openCheckedMode(readOnly bool) (*bolt.DB, *scanResult, error) {
+	if err := guard(func() error { return boltpages.Check(s.path) }); err != nil {
 		return nil, nil, &corruptFileError{err}
 	}
-	db, opened, err := openBolt(s.path, s.boltOptions(false))
+	db, opened, err := openBolt(s.path, s.boltOptions(readOnly))
 	if err != nil {
 		switch {
 		case errors.Is(err, bolt.ErrTimeout):
@@ -102,6 +117,11 @@ func (s *Spool) recoverFile(cause error) (*bolt.DB, *scanResult, error) {
 	aside := asideName(s.path, s.opts.Now())
 	tmp := s.path + ".salvage"
 	rep, serr := s.salvage(s.path, tmp)
+	if serr == nil {
+		if err := keepOwnerOf(s.path, tmp); err != nil {
+			s.log.Warn("salvaged spool file: owner and mode of the damaged file not kept", "err", err)
+		}
+	}
 	if err := os.Rename(s.path, aside); err != nil {
 		return nil, nil, fmt.Errorf("spool: move damaged file aside: %w", err)
 	}
@@ -115,6 +135,10 @@ func (s *Spool) recoverFile(cause error) (*bolt.DB, *scanResult, error) {
 	s.log.Error("spool file damaged: moved aside, salvaged what checks out, started on a fresh file",
 		"cause", cause, "moved_to", aside, "salvage_err", serr,
 		"records_kept", rep.kept, "records_lost", rep.lost)
+	s.report.Salvaged, s.report.MovedTo, s.report.Kept, s.report.Lost = true, aside, rep.kept, s.report.Lost+rep.lost
+	if serr != nil {
+		s.report.Notes = append(s.report.Notes, "salvage failed, started empty: "+serr.Error())
+	}
 	for stream, n := range rep.lostBy {
 		s.m.corrupt.WithLabelValues(stream).Add(float64(n))
 	}
@@ -186,8 +210,13 @@ func (r *scanResult) scanTx(tx *bolt.Tx) error {
 		return nil
 	}
 	sb := tx.Bucket(bucketSpool)
-	if sb == nil || string(sb.Get(keyFormat)) != formatMarker {
-		return errors.New("not an edgespool spool file (format marker missing or unknown)")
+	switch {
+	case sb == nil && tx.Bucket(bucketStreams) == nil && tx.Bucket(bucketCursors) == nil && tx.Bucket(bucketRecords) == nil:
+		return errForeignBuckets
+	case sb != nil && sb.Get(keyFormat) != nil && string(sb.Get(keyFormat)) != formatMarker:
+		return fmt.Errorf("%w: %q", errFormat, sb.Get(keyFormat))
+	case sb == nil || string(sb.Get(keyFormat)) != formatMarker:
+		return errors.New("format marker missing")
 	}
 	r.scanStates(tx.Bucket(bucketStreams))
 	r.scanCursors(tx.Bucket(bucketCursors))

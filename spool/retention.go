@@ -51,11 +51,15 @@ func (w *wtx) trimAcked(allStreams bool) error {
 		for _, c := range list[1:] {
 			upTo = min(upTo, w.cursorSeq(cursorID{c, name}))
 		}
-		n, _, err := w.trimFront(name, func(seq uint64, _ []byte) bool { return seq <= upTo }, nil)
+		lc := w.newLossCount(name, true)
+		n, _, err := w.trimFront(name, func(seq uint64, _ []byte) bool { return seq <= upTo }, lc.note)
 		if err != nil {
 			return err
 		}
 		w.deleted[name] += n
+		if err := lc.commit(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -79,44 +83,98 @@ func (w *wtx) trimAge() error {
 }
 
 // drop trims the front of a stream for a cap and counts the loss, per
-// stream and per consumer that had not read the records.
+// stream and per consumer that will never be handed the records.
 func (w *wtx) drop(name, reason string, more func(uint64, []byte) bool) error {
-	type cons struct {
-		id  cursorID
-		seq uint64
-	}
-	var cs []cons
-	w.eachCursor(name, func(id cursorID, seq uint64) { cs = append(cs, cons{id, seq}) })
-	for _, c := range w.s.opts.Consumers[name] { // configured, no cursor yet
-		if id := (cursorID{c, name}); !slices.ContainsFunc(cs, func(x cons) bool { return x.id == id }) {
-			cs = append(cs, cons{id, 0})
-		}
-	}
-	lost := make([]uint64, len(cs))
-	n, _, err := w.trimFront(name, more, func(seq uint64) {
-		for i := range cs {
-			if seq > cs[i].seq {
-				lost[i]++
-			}
-		}
-	})
+	lc := w.newLossCount(name, false)
+	n, _, err := w.trimFront(name, more, lc.note)
 	if err != nil || n == 0 {
 		return err
 	}
 	w.stream(name).Dropped += n
 	w.dropped[dropKey{name, reason}] += n
-	for i, c := range cs {
-		if lost[i] == 0 {
+	return lc.commit()
+}
+
+// lossCount counts, per consumer of one stream, the records leaving the
+// stream above its position; for consumers that read with ReadFor, records
+// they were handed are set aside as pending (handoff.go).
+type lossCount struct {
+	w     *wtx
+	ids   []cursorID
+	seqs  []uint64
+	lost  []uint64
+	pend  [][]seqRange
+	known []bool // the consumer reads with ReadFor
+}
+
+// newLossCount covers every cursor of the stream and the configured
+// consumers without a cursor yet; orphansOnly limits it to orphan cursors
+// (records acknowledged by every configured consumer).
+func (w *wtx) newLossCount(stream string, orphansOnly bool) *lossCount {
+	lc := &lossCount{w: w}
+	w.eachCursor(stream, func(id cursorID, seq uint64) {
+		if !orphansOnly || w.s.opts.orphan(id) {
+			lc.ids, lc.seqs = append(lc.ids, id), append(lc.seqs, seq)
+		}
+	})
+	if !orphansOnly {
+		for _, c := range w.s.opts.Consumers[stream] { // configured, no cursor yet
+			if id := (cursorID{c, stream}); !slices.Contains(lc.ids, id) {
+				lc.ids, lc.seqs = append(lc.ids, id), append(lc.seqs, 0)
+			}
+		}
+		w.lockHandoffs()
+	}
+	lc.lost = make([]uint64, len(lc.ids))
+	lc.pend = make([][]seqRange, len(lc.ids))
+	lc.known = make([]bool, len(lc.ids))
+	return lc
+}
+
+func (lc *lossCount) note(seq uint64) {
+	for i, id := range lc.ids {
+		if seq <= lc.seqs[i] {
 			continue
 		}
-		cur := w.cursor(c.id)
-		cur.Dropped += lost[i]
-		w.consDropped[c.id] += lost[i]
-		if err := w.putCursor(c.id, cur); err != nil {
+		var pending bool
+		if lc.w.hoLocked {
+			lc.known[i], pending = lc.w.s.ho.classify(id, seq)
+		}
+		if !pending {
+			lc.lost[i]++
+			continue
+		}
+		if p := lc.pend[i]; len(p) > 0 && p[len(p)-1].hi+1 == seq {
+			p[len(p)-1].hi = seq
+		} else {
+			lc.pend[i] = append(p, seqRange{seq, seq})
+		}
+	}
+}
+
+// commit adds the counts to the cursors and keeps the pending records for
+// the handoff state.
+func (lc *lossCount) commit() error {
+	for i, id := range lc.ids {
+		if len(lc.pend[i]) > 0 {
+			lc.w.hoPending[id] = append(lc.w.hoPending[id], lc.pend[i]...)
+		}
+		if err := lc.w.addDropped(id, lc.lost[i]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// addDropped adds n to a cursor's Dropped and to the per-consumer metric.
+func (w *wtx) addDropped(id cursorID, n uint64) error {
+	if n == 0 {
+		return nil
+	}
+	cur := w.cursor(id)
+	cur.Dropped += n
+	w.consDropped[id] += n
+	return w.putCursor(id, cur)
 }
 
 // usage returns the logical bytes of all streams and of the streams below

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -54,21 +55,94 @@ func TestNilConsumersKeepsRecords(t *testing.T) {
 	}
 }
 
-func TestUnlistedCursorsRemovedAtOpen(t *testing.T) {
+func TestUnlistedCursorKeptAsOrphan(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
 	s := openTest(t, path, Options{Consumers: map[string][]string{"raw": {"a", "old"}}})
 	mustAppend(t, s, recs("raw", 5, 10))
 	_ = s.Ack("a", "raw", 3)
 	_ = s.Ack("old", "raw", 1)
 	_ = s.Close()
-	s2 := openTest(t, path, Options{Consumers: map[string][]string{"raw": {"a"}}})
-	if seq, _, _ := s2.Cursor("old", "raw"); seq != 0 {
-		t.Fatalf("cursor of removed consumer still at %d", seq)
+	var logs testLogger
+	reg := prometheus.NewRegistry()
+	s2 := openTest(t, path, Options{Consumers: map[string][]string{"raw": {"a"}}, Logger: logs.logger(), Registerer: reg})
+	if seq, _, _ := s2.Cursor("old", "raw"); seq != 1 {
+		t.Fatalf("cursor of the unconfigured consumer at %d, want 1 (kept)", seq)
 	}
-	// With "old" gone, a's cursor alone decides: records 1..3 are deleted at open.
-	if st := s2.Stats().Streams["raw"]; st.Records != 2 || st.FirstSeq != 4 {
-		t.Fatalf("after open: %+v", st)
+	// The orphan holds nothing back: a's cursor alone decides, records
+	// 1..3 are deleted at open, and 2..3 count as lost to the orphan.
+	st := s2.Stats()
+	if r := st.Streams["raw"]; r.Records != 2 || r.FirstSeq != 4 {
+		t.Fatalf("after open: %+v", r)
 	}
+	want := []ConsumerStats{{Consumer: "a", Stream: "raw", Cursor: 3, LagRecords: 2},
+		{Consumer: "old", Stream: "raw", Cursor: 1, LagRecords: 4, Dropped: 2, Orphan: true}}
+	for i := range want {
+		want[i].LagSeconds = st.Consumers[i].LagSeconds
+	}
+	if !reflect.DeepEqual(st.Consumers, want) {
+		t.Fatalf("consumers %+v, want %+v", st.Consumers, want)
+	}
+	if n := logs.count("kept as an orphan"); n != 1 {
+		t.Fatalf("%d orphan warnings at open, want 1", n)
+	}
+	if got := gaugeValue(t, reg, "edgespool_spool_orphan_cursors"); got != 1 {
+		t.Fatalf("orphan gauge %v", got)
+	}
+	if _, err := s2.RemoveConsumer("a"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("removing a configured consumer: %v", err)
+	}
+	if _, err := s2.RemoveConsumer("nobody"); !errors.Is(err, ErrNoConsumer) {
+		t.Fatalf("removing an unknown consumer: %v", err)
+	}
+	if streams, err := s2.RemoveConsumer("old"); err != nil || !reflect.DeepEqual(streams, []string{"raw"}) {
+		t.Fatalf("remove: %v %v", streams, err)
+	}
+	if got := gaugeValue(t, reg, "edgespool_spool_orphan_cursors"); got != 0 {
+		t.Fatalf("orphan gauge %v after removal", got)
+	}
+	_ = s2.Close()
+	s3 := openTest(t, path, Options{Consumers: map[string][]string{"raw": {"a"}}})
+	if st := s3.Stats(); len(st.Consumers) != 1 || st.Consumers[0].Consumer != "a" {
+		t.Fatalf("after removal and reopen: %+v", st.Consumers)
+	}
+}
+
+func TestOrphanDoesNotHoldTheCap(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s := openTest(t, path, Options{Consumers: map[string][]string{"raw": {"gone"}}})
+	mustAppend(t, s, recs("raw", 1, 10))
+	_ = s.Ack("gone", "raw", 1)
+	_ = s.Close()
+	size := recSize(t, 100)
+	s = openTest(t, path, Options{MaxBytes: 10 * size, Consumers: map[string][]string{"raw": {"new"}}})
+	for i := 0; i < 30; i++ {
+		mustAppend(t, s, recs("raw", 1, 100))
+	}
+	st := s.Stats()
+	if st.LogicalBytes > 10*size {
+		t.Fatalf("%d bytes held over a cap of %d", st.LogicalBytes, 10*size)
+	}
+	for _, c := range st.Consumers {
+		if c.Consumer == "gone" && (!c.Orphan || c.Dropped != st.Streams["raw"].Dropped) {
+			t.Fatalf("orphan %+v, stream dropped %d", c, st.Streams["raw"].Dropped)
+		}
+	}
+}
+
+// gaugeValue reads one unlabelled gauge from a registry.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("metric %s not exported", name)
+	return 0
 }
 
 func TestDropOldestAtCap(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/edgespool/edgespool/spool/internal/boltpages"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -172,7 +173,7 @@ func salvageStream(tx *bolt.Tx, out *bolt.DB, name string) error {
 // or cursor Seq. What the tree yields wins: a page may also hold a value of
 // a transaction that never committed.
 func (sv *salvaged) scanMeta(src string, o Options) error {
-	return scanPages(src, func(k, v []byte) {
+	return boltpages.Scan(src, func(k, v []byte) {
 		if len(v) == streamStateLen && checkName("stream", string(k)) == nil {
 			if st, err := decodeStreamState(v); err == nil {
 				sv.mergeState(string(k), st)
@@ -246,7 +247,7 @@ func (s *Spool) salvagePages(src string, out *bolt.DB, sv *salvaged) error {
 	w := &salvageWriter{out: out}
 	var werr error
 	err := guard(func() error {
-		return scanPages(src, func(k, v []byte) {
+		return boltpages.Scan(src, func(k, v []byte) {
 			seq, ok := keySeq(k)
 			if !ok || werr != nil || len(v) <= recordHeaderLen || v[0] != formatVersion {
 				return

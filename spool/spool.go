@@ -54,6 +54,8 @@ var (
 	// ErrOutOfRange: an acknowledgement beyond the stream's last sequence
 	// number, or a Commit that would move a cursor backwards.
 	ErrOutOfRange = errors.New("spool: sequence out of range")
+	// ErrReadOnly: a write to a spool opened with OpenReadOnly.
+	ErrReadOnly = errors.New("spool: opened read-only")
 )
 
 // Spool is a durable multi-consumer log in one bbolt file. All methods are
@@ -79,10 +81,15 @@ type Spool struct {
 	notify notifier
 	ret    retentionLog
 
+	ho handoffs
+
 	corruptMu      sync.Mutex
 	corruptPending map[string]map[uint64]bool
 
-	closed atomic.Bool
+	closed   atomic.Bool
+	readOnly bool
+	// report gathers the repairs of Open (see Repair).
+	report RepairReport
 	// needRecover asks the commit loop to reopen (and salvage) the file
 	// after a transaction met a damaged page.
 	needRecover atomic.Bool
@@ -98,10 +105,27 @@ type Spool struct {
 	autoCompactEvery   atomic.Int64 // time.Duration
 }
 
-// Open opens or creates the spool file at path. A damaged file is salvaged
-// and moved aside (see the package documentation); another process holding
-// the file yields ErrLocked.
+// Open opens or creates the spool file at path. A missing or empty (0-byte)
+// file becomes a new spool: an empty file is what a crash while the file
+// was created leaves. A damaged spool is salvaged and moved aside (see the
+// package documentation) unless Options.NoSalvage is set; a file that is
+// not a spool yields ErrNotSpool and is left untouched; another process
+// holding the file yields ErrLocked.
 func Open(path string, o Options) (*Spool, error) {
+	s, err := newSpool(path, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.openAndLoad(); err != nil {
+		s.m.unregister()
+		return nil, err
+	}
+	go s.loop()
+	return s, nil
+}
+
+// newSpool builds a Spool without opening its file.
+func newSpool(path string, o Options) (*Spool, error) {
 	o = o.withDefaults()
 	s := &Spool{
 		path:           path,
@@ -122,11 +146,6 @@ func Open(path string, o Options) (*Spool, error) {
 		return nil, fmt.Errorf("spool metrics: %w", err)
 	}
 	s.m = m
-	if err := s.openAndLoad(); err != nil {
-		m.unregister()
-		return nil, err
-	}
-	go s.loop()
 	return s, nil
 }
 

@@ -44,8 +44,13 @@ type ConsumerStats struct {
 	// LagSeconds is the age of the oldest record held after the cursor
 	// (0 when the consumer is caught up).
 	LagSeconds float64
-	// Dropped counts records dropped before this consumer read them.
+	// Dropped counts records this consumer will never be handed: dropped
+	// by a cap (or, for an orphan, deleted in any way) above its position
+	// (see the package documentation, Accounting).
 	Dropped uint64
+	// Orphan: the consumer is not configured (Options.Consumers); its
+	// cursor is kept but holds back no data.
+	Orphan bool
 }
 
 // Stats returns a snapshot of streams, consumers and file usage.
@@ -58,7 +63,8 @@ func (s *Spool) Stats() Stats {
 		st.LogicalBytes += ss.Bytes
 	}
 	for id, c := range s.cursors {
-		cs := ConsumerStats{Consumer: id.Consumer, Stream: id.Stream, Cursor: c.Seq, Dropped: c.Dropped}
+		cs := ConsumerStats{Consumer: id.Consumer, Stream: id.Stream, Cursor: c.Seq, Dropped: c.Dropped,
+			Orphan: s.opts.orphan(id)}
 		if last := s.streams[id.Stream]; last != nil && last.LastSeq > c.Seq {
 			cs.LagRecords = last.LastSeq - c.Seq
 		}

@@ -65,6 +65,12 @@ type wtx struct {
 	deleted       map[string]uint64
 	corrupt       map[string]uint64
 	rejected      map[string]uint64
+
+	// handoff accounting (handoff.go)
+	hoLocked    bool                    // s.ho.mu held until after the commit
+	hoPending   map[cursorID][]seqRange // dropped records the consumer holds
+	lostCounted map[cursorID]uint64     // losses added to the cursors
+	final       bool                    // the spool closes: pending records are lost
 }
 
 type dropKey struct{ stream, reason string }
@@ -77,6 +83,7 @@ func (s *Spool) newWtx(tx *bolt.Tx) *wtx {
 		appended: map[string]uint64{}, appendedBytes: map[string]int64{},
 		dropped: map[dropKey]uint64{}, consDropped: map[cursorID]uint64{},
 		deleted: map[string]uint64{}, corrupt: map[string]uint64{}, rejected: map[string]uint64{},
+		hoPending: map[cursorID][]seqRange{},
 	}
 }
 
@@ -189,12 +196,14 @@ func (w *wtx) apply(o *op) error {
 		return w.commit(o)
 	case opPurge:
 		return w.purge(o.purge)
+	case opRemove:
+		return w.removeConsumer(o)
 	}
 	return nil
 }
 
 func opError(err error) bool {
-	return errors.Is(err, ErrFull) || errors.Is(err, ErrOutOfRange)
+	return errors.Is(err, ErrFull) || errors.Is(err, ErrOutOfRange) || errors.Is(err, ErrNoConsumer)
 }
 
 // appendRecords assigns sequence numbers and stores recs, whose values enc
@@ -423,6 +432,59 @@ func deleteBackwards(c *bolt.Cursor, last []byte, n uint64) error {
 		k, _ = c.Prev()
 	}
 	return nil
+}
+
+// lockHandoffs holds the handoff state until the transaction ends, so that
+// no read starts between a drop's decision and its commit.
+func (w *wtx) lockHandoffs() {
+	if !w.hoLocked {
+		w.s.ho.mu.Lock()
+		w.hoLocked = true
+	}
+}
+
+// countLost adds the losses found by reads since the last commit (and, at
+// close, the pending records) to the cursors.
+func (w *wtx) countLost() error {
+	if w.hoLocked {
+		w.lostCounted = w.s.ho.takeLost(w.final)
+	} else {
+		w.s.ho.mu.Lock()
+		w.lostCounted = w.s.ho.takeLost(w.final)
+		w.s.ho.mu.Unlock()
+	}
+	for id, n := range w.lostCounted {
+		if c, ok := w.cursors[id]; ok && c == nil {
+			continue // removed in this transaction
+		}
+		if err := w.addDropped(id, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// endHandoffs applies the handoff changes of a committed transaction and
+// releases the handoff state.
+func (w *wtx) endHandoffs(committed bool) {
+	if !w.hoLocked {
+		w.s.ho.mu.Lock()
+	}
+	defer w.s.ho.mu.Unlock()
+	if !committed {
+		return
+	}
+	for id, rs := range w.hoPending {
+		w.s.ho.addPending(id, rs)
+	}
+	for id, c := range w.cursors {
+		if c == nil {
+			w.s.ho.forget(id)
+		} else {
+			w.s.ho.delivered(id, c.Seq)
+		}
+	}
+	w.s.ho.settle(w.lostCounted, w.final)
 }
 
 // commitTime is when the transaction started, for age decisions.

@@ -19,6 +19,7 @@ type acker struct {
 	mu        sync.Mutex
 	idle      *sync.Cond // signalled when the goroutine stops with nothing pending
 	pending   uint64     // newest seq asked for
+	meta      []byte     // to store with pending (nil: keep the stored one)
 	committed uint64     // newest seq handed to the log
 	running   bool
 }
@@ -29,12 +30,13 @@ func newAcker(log Log, consumer, stream string, lg *slog.Logger) *acker {
 	return a
 }
 
-// ack asks for the cursor to move to seq and returns at once.
-func (a *acker) ack(seq uint64) {
+// ack asks for the cursor to move to seq, with meta stored beside it when
+// not nil, and returns at once.
+func (a *acker) ack(seq uint64, meta []byte) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if seq > a.pending {
-		a.pending = seq
+		a.pending, a.meta = seq, meta
 	}
 	if !a.running && a.pending > a.committed {
 		a.running = true
@@ -46,9 +48,15 @@ func (a *acker) ack(seq uint64) {
 func (a *acker) run() {
 	a.mu.Lock()
 	for a.pending > a.committed {
-		seq := a.pending
+		seq, meta := a.pending, a.meta
 		a.mu.Unlock()
-		if err := a.log.Ack(a.consumer, a.stream, seq); err != nil {
+		var err error
+		if meta != nil {
+			err = a.log.Commit(a.consumer, a.stream, seq, meta, nil)
+		} else {
+			err = a.log.Ack(a.consumer, a.stream, seq)
+		}
+		if err != nil {
 			a.lg.Error("cursor ack failed", "consumer", a.consumer, "seq", seq, "err", err)
 		}
 		a.mu.Lock()

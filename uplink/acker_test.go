@@ -38,17 +38,17 @@ func (l *gatedLog) seen() []uint64 {
 func TestAckerMergesAcksWhileOneCommits(t *testing.T) {
 	l := &gatedLog{gate: make(chan struct{}), entered: make(chan struct{}, 10)}
 	a := newAcker(l, "kafka/raw", "raw", slog.New(slog.DiscardHandler))
-	a.ack(10)
+	a.ack(10, nil)
 	<-l.entered // 10 is committing (held at the gate)
-	a.ack(20)
-	a.ack(15) // older than a pending ack: ignored
-	a.ack(30)
+	a.ack(20, nil)
+	a.ack(15, nil) // older than a pending ack: ignored
+	a.ack(30, nil)
 	close(l.gate)
 	a.flush()
 	if got := l.seen(); !slices.Equal(got, []uint64{10, 30}) {
 		t.Fatalf("acks committed %v, want [10 30] (20 merged into 30)", got)
 	}
-	a.ack(30) // nothing new
+	a.ack(30, nil) // nothing new
 	a.flush()
 	if got := l.seen(); len(got) != 2 {
 		t.Fatalf("a repeated ack was committed again: %v", got)
@@ -58,7 +58,7 @@ func TestAckerMergesAcksWhileOneCommits(t *testing.T) {
 func TestAckerFlushWaitsForTheCommitInFlight(t *testing.T) {
 	l := &gatedLog{gate: make(chan struct{})}
 	a := newAcker(l, "kafka/raw", "raw", slog.New(slog.DiscardHandler))
-	a.ack(5)
+	a.ack(5, nil)
 	flushed := make(chan struct{})
 	go func() { a.flush(); close(flushed) }()
 	select {

@@ -8,7 +8,11 @@
 //	                 Sink.Send ── ok ──────────────► Ack(cursor = last seq)
 //	                   │
 //	                   ├─ Retryable / Throttled ──► backoff (capped, jittered,
-//	                   │                            Retry-After honoured), same batch
+//	                   │                            Retry-After honoured), same batch;
+//	                   │                            cut short by a TCP probe that
+//	                   │                            connects again (link back)
+//	                   ├─ Rejected (server named ─► dead-letter stream at once,
+//	                   │   the refused records)     one log line per batch
 //	                   └─ Permanent / TooLarge ───► split in halves down to the
 //	                                                single bad record, which goes
 //	                                                to the dead-letter stream
@@ -23,5 +27,8 @@
 // sink confirmed the whole batch); per-generator order (a single batch in
 // flight per forwarder, batches in spool order, Kafka key = generatorID with
 // the Java-compatible murmur2 partitioner); no silent loss (dead letters and
-// records the spool skipped are counted and logged).
+// records the spool skipped are counted and logged). Kafka forwarders store
+// the sink's partition offsets beside the cursor and, on start, skip the
+// records a crashed run had written after it (Deduper), so a crash does not
+// duplicate records in Kafka.
 package uplink

@@ -333,7 +333,8 @@ func TestRealServers(t *testing.T) {
 		})
 		sc.drained(60 * time.Second)
 		sc.verify(nil)
-		for _, want := range []string{"kafka link down", "kafka link recovered after", "influx link down", "influx link recovered after"} {
+		for _, want := range []string{`msg="link down" sink=kafka`, `msg="link recovered" sink=kafka`,
+			`msg="link down" sink=influx`, `msg="link recovered" sink=influx`} {
 			if !strings.Contains(sc.logs.String(), want) {
 				t.Errorf("log lacks %q:\n%s", want, sc.logs)
 			}

@@ -51,7 +51,13 @@ type Error struct {
 	// Sinks set it only when order is kept by resending just those (Kafka:
 	// a partition's records of one write succeed or fail together).
 	Failed []int
-	Err    error
+	// Rejected, when not nil, lists the batch positions (ascending) the
+	// server refused for good and said so: the forwarder dead-letters them
+	// at once, without isolating them record by record. A sink that sets
+	// it knows the outcome of every position: Failed (then not nil, maybe
+	// empty) lists those to send again, every other one was delivered.
+	Rejected []int
+	Err      error
 }
 
 func (e *Error) Error() string {
@@ -138,6 +144,16 @@ func IndexOf(err error) (int, bool) {
 		err = e.Err
 	}
 	return -1, false
+}
+
+// RejectedOf returns the positions err says the server refused for good
+// (and the positions to send again), if the sink could tell.
+func RejectedOf(err error) (rejected, failed []int, ok bool) {
+	var e *Error
+	if errors.As(err, &e) && e.Rejected != nil {
+		return e.Rejected, e.Failed, true
+	}
+	return nil, nil, false
 }
 
 // FailedOf returns the positions of the messages err says were not

@@ -20,8 +20,16 @@ type Log interface {
 	Cursor(consumer, stream string) (seq uint64, meta []byte, err error)
 	// ReadAfter returns records of stream with Seq > after, in order.
 	ReadAfter(stream string, after uint64, max int) (spool.Batch, error)
+	// ReadFor is ReadAfter for a consumer that will deliver what it is
+	// handed: the spool then counts a record dropped while in flight only
+	// if the consumer never delivers it.
+	ReadFor(consumer, stream string, after uint64, max int) (spool.Batch, error)
 	// Ack durably advances the consumer's cursor to seq.
 	Ack(consumer, stream string, seq uint64) error
+	// Commit durably sets the consumer's cursor to seq (not below it) with
+	// meta stored beside it (derived: records appended in the same
+	// transaction, none here).
+	Commit(consumer, stream string, seq uint64, meta []byte, derived []spool.Record) error
 	// Notify is closed at the next commit that adds to stream.
 	Notify(stream string) <-chan struct{}
 	// Append appends records (dead letters).
@@ -98,9 +106,16 @@ type Forwarder struct {
 	acks *acker
 
 	sent, sentBytes, batches, deadLetters, dropped prometheus.Counter
+	skipped, unchecked                             prometheus.Counter
 	lagRecords, lagSeconds                         prometheus.Gauge
 	sendSeconds, delay                             prometheus.Observer
 	errs                                           *prometheus.CounterVec
+
+	dl letterSummary // dead letters of the batch being delivered, logged once
+	// found are the identities of records the sink held on start, not to
+	// be sent again; checked up to seq checkUntil.
+	found      map[string]bool
+	checkUntil uint64
 
 	mu          sync.Mutex
 	st          ForwarderStatus
@@ -116,13 +131,17 @@ func NewForwarder(log Log, sink Sink, o ForwarderOptions) (*Forwarder, error) {
 	f := &Forwarder{log: log, sink: sink, o: o, link: o.Link, prio: *o.Priority,
 		clk: clockOrReal(o.Clock), bo: newBackoff(o.Backoff, o.Clock)}
 	f.lg = o.Logger.With("sink", sink.Name(), "stream", o.Stream)
+	if p, ok := sink.(Prober); ok {
+		f.link.useProber(p)
+	}
 	f.acks = newAcker(log, o.Consumer, o.Stream, f.lg)
 	m, l := o.Metrics, prometheus.Labels{"sink": sink.Name(), "stream": o.Stream}
 	f.sent, f.sentBytes, f.batches = m.sentRecords.With(l), m.sentBytes.With(l), m.batches.With(l)
 	f.deadLetters, f.dropped = m.deadLetters.With(l), m.dropped.With(l)
+	f.skipped, f.unchecked = m.skipped.With(l), m.unchecked.With(l)
 	f.lagRecords, f.lagSeconds = m.lagRecords.With(l), m.lagSeconds.With(l)
 	f.sendSeconds, f.delay = m.sendSeconds.With(l), m.delay.With(l)
-	f.errs = m.errors.MustCurryWith(l)
+	f.errs = m.errorsFor(l)
 	f.st = ForwarderStatus{Sink: sink.Name(), Stream: o.Stream, Consumer: o.Consumer}
 	return f, nil
 }
@@ -183,12 +202,13 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	if f.prio {
 		defer f.link.leavePriority(f)
 	}
-	after, _, err := f.log.Cursor(f.o.Consumer, f.o.Stream)
+	after, meta, err := f.log.Cursor(f.o.Consumer, f.o.Stream)
 	if err != nil {
 		return fmt.Errorf("uplink %s: cursor: %w", f.o.Consumer, err)
 	}
 	defer f.acks.flush()
 	f.setCursor(after)
+	f.lookup(ctx, after, meta)
 	f.o.Metrics.track(f)
 	defer f.o.Metrics.untrack(f)
 	f.lg.Info("forwarder started", "consumer", f.o.Consumer, "cursor", after)
@@ -233,7 +253,7 @@ func (f *Forwarder) step(ctx context.Context, after uint64) (uint64, error) {
 		after = f.ack(b.Records[0].Seq - 1)
 	}
 	f.setBacklog(false)
-	if err := f.deliver(ctx, b.Records); err != nil {
+	if err := f.deliver(ctx, f.dropDelivered(b.Records)); err != nil {
 		return after, nil // ctx ended mid-batch: nothing acknowledged
 	}
 	return f.ack(b.Records[len(b.Records)-1].Seq), nil
@@ -243,7 +263,7 @@ func (f *Forwarder) step(ctx context.Context, after uint64) (uint64, error) {
 // other than a closed spool.
 func (f *Forwarder) read(ctx context.Context, after uint64) (spool.Batch, error) {
 	for {
-		b, err := f.log.ReadAfter(f.o.Stream, after, f.o.BatchRecords)
+		b, err := f.log.ReadFor(f.o.Consumer, f.o.Stream, after, f.o.BatchRecords)
 		if err == nil {
 			b.Records = cutBytes(b.Records, f.o.BatchBytes)
 			return b, nil
@@ -280,7 +300,7 @@ func (f *Forwarder) noteSkipped(after uint64, b spool.Batch) {
 	f.mu.Lock()
 	f.st.Dropped += b.Skipped
 	f.mu.Unlock()
-	f.lg.Warn(fmt.Sprintf("%s: %d records dropped by the spool before they were sent", f.o.Consumer, b.Skipped),
+	f.lg.Warn("records dropped by the spool before they were sent",
 		"consumer", f.o.Consumer, "after", after, "dropped", b.Skipped)
 }
 
@@ -289,7 +309,11 @@ func (f *Forwarder) noteSkipped(after uint64, b spool.Batch) {
 // goes on from seq: the next ack covers it, and a restart before that only
 // sends the batch again.
 func (f *Forwarder) ack(seq uint64) uint64 {
-	f.acks.ack(seq)
+	var pos []byte
+	if d, ok := f.sink.(Deduper); ok {
+		pos = d.Positions(f.o.Stream)
+	}
+	f.acks.ack(seq, pos)
 	f.setCursor(seq)
 	return seq
 }
@@ -323,6 +347,7 @@ func (f *Forwarder) deliver(ctx context.Context, recs []spool.Record) error {
 	for i, r := range recs {
 		msgs[i] = Message(r)
 	}
+	defer f.reportDeadLetters()
 	return f.sendAll(ctx, msgs)
 }
 
@@ -343,12 +368,12 @@ func (f *Forwarder) sendAll(ctx context.Context, msgs []Message) error {
 			if err := f.sendAll(ctx, msgs[:i]); err != nil {
 				return err
 			}
-			f.deadLetter(ctx, msgs[i], err)
+			f.deadLetter(ctx, msgs[i:i+1], err)
 			msgs = msgs[i+1:]
 			continue
 		}
 		if len(msgs) == 1 {
-			f.deadLetter(ctx, msgs[0], err)
+			f.deadLetter(ctx, msgs, err)
 			return nil
 		}
 		h := len(msgs) / 2
@@ -363,7 +388,9 @@ func (f *Forwarder) sendAll(ctx context.Context, msgs []Message) error {
 // sendRetrying sends msgs, retrying retryable and throttled errors with
 // backoff. It returns nil, or a rejection (ClassPermanent, ClassTooLarge)
 // with the messages still undelivered, or ctx's error. When the sink
-// reports which messages failed (Error.Failed), only those are sent again.
+// reports which messages failed (Error.Failed), only those are sent again;
+// messages it reports refused for good (Error.Rejected) go to the
+// dead-letter stream at once.
 func (f *Forwarder) sendRetrying(ctx context.Context, msgs []Message) ([]Message, error) {
 	for {
 		err := f.send(ctx, msgs)
@@ -376,7 +403,11 @@ func (f *Forwarder) sendRetrying(ctx context.Context, msgs []Message) ([]Message
 		if ctx.Err() != nil {
 			return msgs, ctx.Err()
 		}
-		msgs = f.narrow(msgs, err)
+		if msgs = f.settle(ctx, msgs, err); len(msgs) == 0 {
+			f.bo.reset() // every message delivered or dead-lettered
+			f.link.rejected(err)
+			return nil, nil
+		}
 		if IsRejected(err) {
 			f.bo.reset()
 			f.link.rejected(err)
@@ -385,11 +416,26 @@ func (f *Forwarder) sendRetrying(ctx context.Context, msgs []Message) ([]Message
 		f.link.failure(err)
 		f.setBacklog(true)
 		f.refreshLag()
-		if err := f.bo.wait(ctx, RetryAfter(err)); err != nil {
+		if err := f.waitRetry(ctx, err); err != nil {
 			return msgs, err
 		}
 		f.setBacklog(false)
 	}
+}
+
+// waitRetry waits the backoff after a failed send: the server's
+// Retry-After when it throttles, else the next backoff delay, cut short
+// when the link probes the server reachable again after it was not.
+func (f *Forwarder) waitRetry(ctx context.Context, err error) error {
+	d := f.bo.next(RetryAfter(err))
+	if ClassOf(err) == ClassThrottled {
+		return sleep(ctx, f.clk, d)
+	}
+	back, werr := f.link.waitRetry(ctx, d)
+	if back {
+		f.bo.reset()
+	}
+	return werr
 }
 
 // narrow returns the messages of msgs that err says were not delivered,
@@ -471,28 +517,4 @@ func (f *Forwarder) confirmN(records, bytes int, batch bool) {
 	f.st.Sent += uint64(records)
 	f.st.SentBytes += uint64(bytes)
 	f.mu.Unlock()
-}
-
-// deadLetter moves a rejected message to the dead-letter stream. If even
-// that fails (spool full or closed), the record is counted as dropped and
-// logged with its identity: never a silent loss.
-func (f *Forwarder) deadLetter(ctx context.Context, m Message, cause error) {
-	d := model.DeadLetter{Source: f.sink.Name(), Reason: cause.Error(), Class: ClassOf(cause).String(),
-		Stream: m.Stream, Seq: m.Seq, Key: m.Key, Time: m.Time, At: f.clk.Now().UTC(), Payload: m.Value}
-	rec := deadLetterRecord(d)
-	rec.Stream = f.o.DeadLetterStream
-	err := f.log.Append(context.WithoutCancel(ctx), []spool.Record{rec})
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err != nil {
-		f.dropped.Inc()
-		f.st.Dropped++
-		f.lg.Error("rejected record lost: dead-letter append failed", "seq", m.Seq, "key", m.Key,
-			"reason", cause, "err", err)
-		return
-	}
-	f.deadLetters.Inc()
-	f.st.DeadLetters++
-	f.lg.Warn(fmt.Sprintf("%s rejected %s record %d (%s), moved to %s: %v", f.sink.Name(), m.Stream, m.Seq,
-		m.Key, f.o.DeadLetterStream, cause), "seq", m.Seq, "key", m.Key, "class", ClassOf(cause).String())
 }

@@ -92,6 +92,7 @@ type memLog struct {
 	mu       sync.Mutex
 	streams  map[string][]spool.Record // index = seq-1; nil Value = dropped
 	cursors  map[string]uint64         // consumer+"\x00"+stream
+	metas    map[string][]byte         // stored beside cursors
 	acks     []uint64
 	notify   map[string]chan struct{}
 	appendFn func([]spool.Record) error // optional failure injection
@@ -152,7 +153,21 @@ func (l *memLog) ReadAfter(stream string, after uint64, max int) (spool.Batch, e
 func (l *memLog) Cursor(consumer, stream string) (uint64, []byte, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.cursors[consumer+"\x00"+stream], nil, nil
+	k := consumer + "\x00" + stream
+	return l.cursors[k], l.metas[k], nil
+}
+
+func (l *memLog) Commit(consumer, stream string, seq uint64, meta []byte, _ []spool.Record) error {
+	if err := l.Ack(consumer, stream, seq); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.metas == nil {
+		l.metas = map[string][]byte{}
+	}
+	l.metas[consumer+"\x00"+stream] = append([]byte(nil), meta...)
+	return nil
 }
 
 func (l *memLog) Ack(consumer, stream string, seq uint64) error {
@@ -236,4 +251,9 @@ func (s *memSink) received() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Message(nil), s.got...)
+}
+
+// ReadFor reads as ReadAfter; the fake does no drop accounting.
+func (l *memLog) ReadFor(_, stream string, after uint64, max int) (spool.Batch, error) {
+	return l.ReadAfter(stream, after, max)
 }

@@ -2,6 +2,7 @@ package uplink
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -155,9 +156,11 @@ func (in *Influx) Close() error {
 }
 
 // Send writes msgs as points, in requests of at most BatchPoints points
-// and BatchBytes bytes, up to Parallel of them at once. The error is that
-// of the first failed request in msgs' order (points of the other
-// requests may have been written: a retry writes them again, harmlessly).
+// and BatchBytes bytes, up to Parallel of them at once. A request the
+// server refused for good as a whole (every point dropped) is reported in
+// Error.Rejected; any other failure is that of the first failed request in
+// msgs' order (points of the other requests may have been written: a retry
+// writes them again, harmlessly).
 func (in *Influx) Send(ctx context.Context, msgs []Message) error {
 	lines, ends, err := in.encode(msgs)
 	if err != nil {
@@ -170,9 +173,10 @@ func (in *Influx) Send(ctx context.Context, msgs []Message) error {
 		reqs = append(reqs, span{start, end})
 		start = end
 	}
-	return in.writeAll(ctx, reqs, func(ctx context.Context, r span) error {
-		return in.write(ctx, in.urls[msgs[r.start].Stream], lines[lineStart(ends, r.start):ends[r.end-1]])
+	errs := in.writeAll(ctx, reqs, func(ctx context.Context, r span) error {
+		return in.write(ctx, in.urls[msgs[r.start].Stream], lines[lineStart(ends, r.start):ends[r.end-1]], r.end-r.start)
 	})
+	return outcome(reqs, errs)
 }
 
 // span is one request's messages, msgs[start:end].
@@ -188,50 +192,86 @@ func (in *Influx) requestPoints(n int) int {
 }
 
 // writeAll runs write for every request, at most Parallel at a time, and
-// returns the error of the first failed one in order.
-func (in *Influx) writeAll(ctx context.Context, reqs []span, write func(context.Context, span) error) error {
+// returns the error of each. A failure other than a request refused as a
+// whole cancels the requests still in flight: the Send fails anyway.
+func (in *Influx) writeAll(ctx context.Context, reqs []span, write func(context.Context, span) error) []error {
+	errs := make([]error, len(reqs))
 	if len(reqs) == 1 || in.o.Parallel == 1 {
-		for _, r := range reqs {
-			if err := write(ctx, r); err != nil {
-				return err
+		for i, r := range reqs {
+			if i > 0 && errs[i-1] != nil && !refused(errs[i-1]) {
+				errs[i] = errNotSent
+				continue
 			}
+			errs[i] = write(ctx, r)
 		}
-		return nil
+		return errs
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make([]error, len(reqs))
 	slots := make(chan struct{}, in.o.Parallel)
 	var wg sync.WaitGroup
 	for i, r := range reqs {
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			if errs[i] = write(ctx, r); errs[i] != nil {
-				cancel() // the Send fails anyway: stop the others
+			if errs[i] = write(ctx, r); errs[i] != nil && !refused(errs[i]) {
+				cancel()
 			}
 		})
 	}
 	wg.Wait()
-	return firstError(errs)
+	return errs
 }
 
-// firstError returns the first non-nil error that is not a cancellation
-// caused by another, else the first cancellation.
-func firstError(errs []error) error {
-	var canceled error
-	for _, err := range errs {
+// errNotSent marks the requests after a failed one, in sequential mode.
+var errNotSent = errors.New("influx: request not sent after an earlier failure")
+
+// refused reports whether err says the server refused a whole request.
+func refused(err error) bool {
+	_, _, ok := RejectedOf(err)
+	return ok
+}
+
+// outcome is the error of a Send from the errors of its requests: nil when
+// all succeeded; the first failure when no request was refused as a whole;
+// else an *Error whose Rejected lists the points of the refused requests
+// and Failed those of the other failed (or unsent) requests, of the class
+// of the first of these (ClassPermanent when there are none).
+func outcome(reqs []span, errs []error) error {
+	var refusal error
+	var others []error
+	var rejected, failed []int
+	for i, err := range errs {
 		switch {
 		case err == nil:
-		case errors.Is(err, context.Canceled):
-			if canceled == nil {
-				canceled = err
-			}
+		case refused(err):
+			refusal = cmp.Or(refusal, err)
+			rejected = appendRange(rejected, reqs[i].start, reqs[i].end)
 		default:
-			return err
+			others = append(others, err)
+			failed = appendRange(failed, reqs[i].start, reqs[i].end)
 		}
 	}
-	return canceled
+	if refusal == nil {
+		return firstError(errs)
+	}
+	var e *Error
+	errors.As(refusal, &e)
+	out := &Error{Class: ClassPermanent, Index: -1, Rejected: rejected, Failed: failed, Err: e.Err}
+	if first := firstError(others); first != nil {
+		out.Class, out.RetryAfter = ClassOf(first), RetryAfter(first)
+	}
+	if out.Failed == nil {
+		out.Failed = []int{}
+	}
+	return fmt.Errorf("influx write: %w", out)
+}
+
+func appendRange(pos []int, start, end int) []int {
+	for i := start; i < end; i++ {
+		pos = append(pos, i)
+	}
+	return pos
 }
 
 // encode encodes msgs as line protocol, one line each, and returns the
@@ -276,8 +316,8 @@ func (in *Influx) chunkEnd(msgs []Message, ends []int, start, limit int) int {
 	return end
 }
 
-// write posts one request body of line protocol.
-func (in *Influx) write(ctx context.Context, writeURL string, lines []byte) error {
+// write posts one request body of line protocol holding points points.
+func (in *Influx) write(ctx context.Context, writeURL string, lines []byte, points int) error {
 	body := lines
 	if !in.o.NoGzip {
 		var buf bytes.Buffer
@@ -309,8 +349,29 @@ func (in *Influx) write(ctx context.Context, writeURL string, lines []byte) erro
 			return ctx.Err()
 		}
 		err := classifyInflux(perr, clockOrReal(in.o.Clock).Now())
+		if droppedAll(perr, points) {
+			err = &Error{Class: ClassPermanent, Index: -1, Rejected: appendRange(nil, 0, points), Failed: []int{}, Err: perr}
+		}
 		in.o.Logger.Debug("influx write failed", "sink", in.o.Name, "status", perr.StatusCode, "err", err)
 		return fmt.Errorf("influx write: %w", err)
 	}
 	return nil
+}
+
+// firstError returns the first non-nil error that is not a cancellation
+// caused by another, else the first cancellation.
+func firstError(errs []error) error {
+	var canceled error
+	for _, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, context.Canceled):
+			if canceled == nil {
+				canceled = err
+			}
+		default:
+			return err
+		}
+	}
+	return canceled
 }

@@ -25,6 +25,7 @@ type writeRecorder struct {
 	maxInFlight atomic.Int32
 	hold        time.Duration // each request takes this long
 	fail        func(body []byte) int
+	dropAll     bool // a failed request says all its points were dropped
 }
 
 func (w *writeRecorder) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
@@ -49,9 +50,14 @@ func (w *writeRecorder) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w.mu.Unlock()
 	if w.fail != nil {
 		if code := w.fail(body); code != 0 {
-			rw.Header().Set("X-Influxdb-Error", "partial write: unable to parse points dropped=1")
+			msg := "partial write: unable to parse points dropped=1"
+			if w.dropAll {
+				msg = fieldConflict + strconv.Itoa(bytes.Count(body, []byte("\n")))
+			}
+			rw.Header().Set("X-Influxdb-Error", msg)
+			rw.Header().Set("Content-Type", "application/json")
 			rw.WriteHeader(code)
-			_, _ = io.WriteString(rw, `{"error":"partial write: unable to parse points dropped=1"}`)
+			_, _ = io.WriteString(rw, `{"error":`+strconv.Quote(msg)+`}`) // as InfluxDB 1.8
 			return
 		}
 	}
@@ -124,20 +130,7 @@ func TestInfluxParallelSendReportsTheFirstFailedRequest(t *testing.T) {
 	// written. Send must fail with the rejection, so that the forwarder
 	// isolates the bad point (rewriting the first half is harmless).
 	msgs := rawMessages(3000)
-	inSecond := []byte(" " + strconv.FormatInt(msgs[2000].Time, 10) + "\n")
-	rec := &writeRecorder{fail: func(body []byte) int {
-		if bytes.Contains(body, inSecond) {
-			return http.StatusBadRequest
-		}
-		return 0
-	}}
-	srv := httptest.NewServer(rec)
-	defer srv.Close()
-	s, err := NewInflux(InfluxOptions{URL: srv.URL, Parallel: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = s.Send(context.Background(), msgs)
+	err := sendVia(t, &writeRecorder{fail: failHolding(msgs[2000], http.StatusBadRequest, 0)}, InfluxOptions{Parallel: 2}, msgs)
 	if err == nil || ClassOf(err) != ClassPermanent {
 		t.Fatalf("Send = %v (class %v), want the permanent rejection of the second request", err, ClassOf(err))
 	}
@@ -159,4 +152,28 @@ func TestInfluxRequestPoints(t *testing.T) {
 			t.Errorf("requestPoints(%d) = %d, want %d", c.n, got, c.want)
 		}
 	}
+}
+
+// failHolding returns a writeRecorder hook answering code to the request
+// that holds m's point, other to the others.
+func failHolding(m Message, code, other int) func([]byte) int {
+	marker := []byte(" " + strconv.FormatInt(m.Time, 10) + "\n")
+	return func(body []byte) int {
+		if bytes.Contains(body, marker) {
+			return code
+		}
+		return other
+	}
+}
+
+// sendVia sends msgs to an InfluxDB sink with options o writing to rec.
+func sendVia(t *testing.T, rec *writeRecorder, o InfluxOptions, msgs []Message) error {
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	o.URL = srv.URL
+	s, err := NewInflux(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Send(context.Background(), msgs)
 }

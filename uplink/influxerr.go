@@ -2,6 +2,7 @@ package uplink
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,6 +49,26 @@ func badData(msg string) bool {
 		}
 	}
 	return false
+}
+
+// droppedAll reports whether a rejection says that the server dropped
+// every point of a request of n points: InfluxDB ends a partial-write
+// message with "dropped=N" (field type conflicts, points beyond the
+// retention policy, max-values-per-tag), and has written the others.
+func droppedAll(e *ihttp.Error, n int) bool {
+	if e.StatusCode != http.StatusBadRequest && e.StatusCode != http.StatusUnprocessableEntity {
+		return false
+	}
+	i := strings.LastIndex(e.Message, "dropped=")
+	if i < 0 {
+		return false
+	}
+	digits := e.Message[i+len("dropped="):]
+	if j := strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' }); j >= 0 {
+		digits = digits[:j]
+	}
+	dropped, err := strconv.Atoi(digits)
+	return err == nil && dropped >= n && n > 0
 }
 
 // retryAfter returns the Retry-After wait: the client parsed the seconds

@@ -65,11 +65,18 @@ type KafkaOptions struct {
 	// MaxBytesPerSecond caps the record bytes (keys, JSON values, headers)
 	// sent per second (0: no cap). Compression makes the wire bytes fewer.
 	MaxBytesPerSecond int64
-	TLS               TLSOptions
-	SASL              SASLOptions
-	Name              string // sink name in logs and metrics (default "kafka")
-	Logger            *slog.Logger
-	Clock             Clock
+	// LookupTimeout bounds the check on start of which records sent after
+	// the last durable cursor already reached Kafka (default 30s);
+	// LookupMaxRecords bounds the records it reads (default 1,000,000,
+	// every gateway's records in the partitions since the stored offsets).
+	// A check that fails or exceeds them sends the records again.
+	LookupTimeout    time.Duration
+	LookupMaxRecords int
+	TLS              TLSOptions
+	SASL             SASLOptions
+	Name             string // sink name in logs and metrics (default "kafka")
+	Logger           *slog.Logger
+	Clock            Clock
 }
 
 // Kafka is a Sink writing JSON records to Kafka with kafka-go: key =
@@ -88,6 +95,7 @@ type Kafka struct {
 	writers   []*kafka.Writer // BatchSize ascending, the last = BatchRecords
 	transport *kafka.Transport
 	limit     *rateLimiter
+	pos       positions
 }
 
 // writerTiers are the BatchSizes of the writers for a BatchRecords bound.
@@ -151,9 +159,10 @@ func (k *Kafka) newWriter(batchSize int, codec kafka.Compression) *kafka.Writer 
 		Compression:            codec,
 		AllowAutoTopicCreation: o.AutoCreateTopics,
 		ErrorLogger: kafka.LoggerFunc(func(format string, args ...any) {
-			o.Logger.Debug(fmt.Sprintf(format, args...), "sink", o.Name)
+			o.Logger.Debug("kafka client error", "sink", o.Name, "err", fmt.Sprintf(format, args...))
 		}),
-		Transport: k.transport,
+		Transport:  k.transport,
+		Completion: k.pos.completed,
 	}
 }
 
@@ -171,6 +180,8 @@ func kafkaDefaults(o KafkaOptions) KafkaOptions {
 	setDefault(&o.MaxAttempts, 3)
 	setDefault(&o.BatchTimeout, 2*time.Millisecond)
 	setDefault(&o.WriteTimeout, 10*time.Second)
+	setDefault(&o.LookupTimeout, 30*time.Second)
+	setDefault(&o.LookupMaxRecords, 1_000_000)
 	setDefault(&o.Name, "kafka")
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

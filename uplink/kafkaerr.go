@@ -1,6 +1,7 @@
 package uplink
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 
@@ -34,36 +35,47 @@ func classifyKafka(err error) error {
 	return Retryable(err)
 }
 
-// classifyWriteErrors classifies the per-message errors of one write by
-// the most severe class among them: a rejection (split and isolate) over a
-// throttle over a plain retry.
+// classifyWriteErrors classifies the per-message errors of one write.
+// Messages refused as invalid (ClassPermanent: InvalidRecord,
+// InvalidTimestamp) are settled at once in Error.Rejected: kafka-go reports
+// the error of a partition's produce batch on each of its messages, and
+// the broker wrote none of them. The other failed messages are listed in
+// Failed, classified by the most severe class among them: a size refusal
+// (split and isolate) over a throttle over a plain retry.
 func classifyWriteErrors(we kafka.WriteErrors) error {
-	var worst error
+	var worst, refusal error
+	var rejected []int
+	failed := []int{}
 	rank := -1
-	for _, e := range we {
+	for i, e := range we {
 		if e == nil {
 			continue
 		}
 		c := classifyKafka(e)
+		if ClassOf(c) == ClassPermanent {
+			refusal = cmp.Or(refusal, c)
+			rejected = append(rejected, i)
+			continue
+		}
+		failed = append(failed, i)
 		if r := classRank(ClassOf(c)); r > rank {
 			worst, rank = c, r
 		}
 	}
-	if worst == nil {
+	if worst == nil && refusal == nil {
 		return Retryable(we)
 	}
-	var ce *Error
-	errors.As(worst, &ce)
-	failed := make([]int, 0, we.Count())
-	for i, e := range we {
-		if e != nil {
-			failed = append(failed, i)
-		}
+	out := &Error{Class: ClassPermanent, Index: -1, Failed: failed, Rejected: rejected, Err: we}
+	if refusal != nil {
+		out.Err = refusal
 	}
-	return &Error{Class: ce.Class, RetryAfter: ce.RetryAfter, Index: -1, Failed: failed, Err: we}
+	if worst != nil {
+		out.Class, out.RetryAfter = ClassOf(worst), RetryAfter(worst)
+	}
+	return out
 }
 
-// withFailed turns the Failed positions of a write of km[start:end] into
+// withFailed turns the positions of a write of km[start:end] into
 // positions of the whole Send of n messages: the writes after it were not
 // attempted. Without per-message results, everything from start failed.
 func withFailed(err error, start, end, n int) error {
@@ -71,25 +83,26 @@ func withFailed(err error, start, end, n int) error {
 	if !errors.As(err, &e) {
 		return err
 	}
-	failed := make([]int, 0, n-start)
-	if e.Failed == nil {
-		for i := start; i < end; i++ {
-			failed = append(failed, i)
-		}
-	} else {
-		for _, i := range e.Failed {
-			failed = append(failed, start+i)
-		}
-	}
-	for i := end; i < n; i++ {
-		failed = append(failed, i)
-	}
-	if start == 0 && e.Failed == nil {
+	if start == 0 && e.Failed == nil && e.Rejected == nil {
 		return err // nothing known to be delivered
 	}
 	c := *e
-	c.Failed = failed
+	c.Failed = shift(make([]int, 0, n-start), e.Failed, start)
+	if e.Failed == nil && e.Rejected == nil {
+		c.Failed = appendRange(c.Failed, start, end)
+	}
+	c.Failed = appendRange(c.Failed, end, n)
+	if e.Rejected != nil {
+		c.Rejected = shift(nil, e.Rejected, start)
+	}
 	return fmt.Errorf("kafka write: %w", &c)
+}
+
+func shift(dst, pos []int, by int) []int {
+	for _, i := range pos {
+		dst = append(dst, by+i)
+	}
+	return dst
 }
 
 func classRank(c Class) int {

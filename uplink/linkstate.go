@@ -46,9 +46,15 @@ type LinkOptions struct {
 	// DownAfter is how long sends must keep failing before the link counts
 	// as down (default 10s); before that it is retrying.
 	DownAfter time.Duration
-	Logger    *slog.Logger
-	Metrics   *Metrics
-	Clock     Clock
+	// ProbeInterval is how often a link whose server cannot be connected
+	// to is probed with a bare TCP connection (default 1s; negative: never,
+	// retries then wait for the whole backoff). A probe that connects ends
+	// the backoff: the failed batch is sent again at once. Each probe costs
+	// a TCP handshake and close, a few hundred bytes on the wire.
+	ProbeInterval time.Duration
+	Logger        *slog.Logger
+	Metrics       *Metrics
+	Clock         Clock
 }
 
 // LinkStatus is a snapshot of a Link for /status.
@@ -77,6 +83,11 @@ type Link struct {
 	st      LinkStatus
 	prio    map[*Forwarder]prioState
 	changed chan struct{} // closed and replaced when prio changes
+	prober  Prober        // nil: no probing
+
+	probeMu  sync.Mutex // serialises probes; guards the last result
+	probedAt time.Time
+	probeOK  bool
 }
 
 type prioState struct{ backlog, failing bool }
@@ -84,6 +95,7 @@ type prioState struct{ backlog, failing bool }
 // NewLink returns the link of the sink called name, up.
 func NewLink(name string, o LinkOptions) *Link {
 	setDefault(&o.DownAfter, 10*time.Second)
+	setDefault(&o.ProbeInterval, time.Second)
 	l := &Link{name: name, o: o, clk: clockOrReal(o.Clock), log: o.Logger, m: o.Metrics,
 		prio: map[*Forwarder]prioState{}, changed: make(chan struct{})}
 	if l.log == nil {
@@ -93,7 +105,8 @@ func NewLink(name string, o LinkOptions) *Link {
 		l.m = NewMetrics(nil)
 	}
 	l.st.Sink = name
-	l.m.linkState.WithLabelValues(name).Set(float64(LinkUp))
+	l.m.setLinkState(name, LinkUp)
+	l.m.initProbes(name)
 	return l
 }
 
@@ -116,10 +129,10 @@ func (l *Link) success() {
 		return
 	}
 	now := l.clk.Now()
-	l.log.Info(fmt.Sprintf("%s link recovered after %d failures and %s", l.name, l.st.Failures,
-		now.Sub(l.st.FailingSince).Round(time.Second)), "sink", l.name)
+	l.log.Info("link recovered", "sink", l.name, "failures", l.st.Failures,
+		"failing_for", now.Sub(l.st.FailingSince).Round(time.Second).String())
 	l.st.State, l.st.Failures, l.st.FailingSince = LinkUp, 0, time.Time{}
-	l.m.linkState.WithLabelValues(l.name).Set(float64(LinkUp))
+	l.m.setLinkState(l.name, LinkUp)
 }
 
 // failure records a failed send; it logs when the state changes.
@@ -131,14 +144,13 @@ func (l *Link) failure(err error) {
 	l.st.LastError, l.st.LastErrorAt = err.Error(), now
 	if l.st.State == LinkUp {
 		l.st.State, l.st.FailingSince = LinkRetrying, now
-		l.log.Info(fmt.Sprintf("%s link retrying: %v", l.name, err), "sink", l.name)
+		l.log.Info("link retrying", "sink", l.name, "err", err)
 	}
 	if l.st.State == LinkRetrying && now.Sub(l.st.FailingSince) >= l.o.DownAfter {
 		l.st.State = LinkDown
-		l.log.Warn(fmt.Sprintf("%s link down: %v", l.name, err), "sink", l.name,
-			"failures", l.st.Failures)
+		l.log.Warn("link down", "sink", l.name, "failures", l.st.Failures, "err", err)
 	}
-	l.m.linkState.WithLabelValues(l.name).Set(float64(l.st.State))
+	l.m.setLinkState(l.name, l.st.State)
 }
 
 // rejected records an error about the data (not the link) for /status.

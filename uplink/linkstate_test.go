@@ -1,30 +1,41 @@
 package uplink
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/edgespool/edgespool/agent/logging/logtest"
 )
 
 func TestLinkStateLoggedOncePerChange(t *testing.T) {
-	var logs bytes.Buffer
 	clk := newFakeClock()
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
-	l := NewLink("kafka", LinkOptions{DownAfter: 10 * time.Second, Clock: clk, Metrics: m,
-		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	state := func() float64 { return metricValue(t, m.linkState.WithLabelValues("kafka")) }
+	log, logs := logtest.Logger(t)
+	l := NewLink("kafka", LinkOptions{DownAfter: 10 * time.Second, Clock: clk, Metrics: m, Logger: log})
+	// state is the one state whose link_state series is 1; the others are 0.
+	state := func() float64 {
+		cur, ones := -1.0, 0
+		for s := range LinkState(len(linkStateNames)) {
+			if metricValue(t, m.linkState.WithLabelValues("kafka", s.String())) == 1 {
+				cur, ones = float64(s), ones+1
+			}
+		}
+		if ones != 1 {
+			t.Fatalf("%d link_state series at 1", ones)
+		}
+		return cur
+	}
 
 	l.success()
-	if logs.Len() != 0 || l.Status().State != LinkUp || state() != 0 {
-		t.Fatalf("success while up changed something: %q %+v", logs.String(), l.Status())
+	if len(logs.Records()) != 0 || l.Status().State != LinkUp || state() != 0 {
+		t.Fatalf("success while up changed something: %v %+v", logs.Records(), l.Status())
 	}
 	boom := errors.New("dial tcp: connection refused")
 	for i := 0; i < 12; i++ {
@@ -39,18 +50,18 @@ func TestLinkStateLoggedOncePerChange(t *testing.T) {
 		t.Fatalf("after 12 failures: %+v", st)
 	}
 	l.success()
-	out := logs.String()
-	for _, want := range []string{
-		"kafka link retrying: dial tcp: connection refused",
-		"kafka link down: dial tcp: connection refused",
-		"kafka link recovered after 12 failures and 3m24s",
+	for _, want := range []struct{ msg, key, val string }{
+		{"link retrying", "err", boom.Error()},
+		{"link down", "err", boom.Error()},
+		{"link recovered", "failing_for", "3m24s"},
 	} {
-		if strings.Count(out, want) != 1 {
-			t.Errorf("log %q appears %d times in:\n%s", want, strings.Count(out, want), out)
+		r := logs.Find(want.msg)
+		if len(r) != 1 || r[0].Attrs["sink"].String() != "kafka" || r[0].Attrs[want.key].String() != want.val {
+			t.Errorf("log %q: %v", want.msg, r)
 		}
 	}
-	if strings.Count(out, "\n") != 3 {
-		t.Errorf("want 3 log lines, got:\n%s", out)
+	if n := len(logs.Records()); n != 3 {
+		t.Errorf("want 3 log records, got %v", logs.Records())
 	}
 	if st := l.Status(); st.State != LinkUp || st.Failures != 0 || !st.FailingSince.IsZero() || st.LastError == "" || state() != 0 {
 		t.Fatalf("after recovery: %+v", st)

@@ -21,7 +21,10 @@ type Metrics struct {
 	lagSeconds  *prometheus.GaugeVec   // sink, stream
 	sendSeconds *prometheus.HistogramVec
 	delay       *prometheus.HistogramVec // sink, stream
-	linkState   *prometheus.GaugeVec     // sink
+	linkState   *prometheus.GaugeVec     // sink, state
+	probes      *prometheus.CounterVec   // sink, result
+	skipped     *prometheus.CounterVec   // sink, stream
+	unchecked   *prometheus.CounterVec   // sink, stream
 
 	mu      sync.Mutex
 	running map[*Forwarder]struct{} // forwarders whose lag a scrape refreshes
@@ -50,15 +53,49 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Age of each record when the sink confirmed it: confirmation time minus the reading's event time.",
 			Buckets: model.DelayBuckets,
 		}, ss),
-		linkState: gauge("link_state", "Link state per sink: 0 up, 1 retrying, 2 down.", "sink"),
+		linkState: gauge("link_state", "1 for the link's current state (up, retrying, down), 0 for the other states; one link per sink.",
+			"sink", "state"),
+		probes: counter("probes_total", "TCP connection probes of a sink that could not be reached, by result.", "sink", "result"),
+		skipped: counter("already_delivered_total", "Records found in the sink on start, sent before a crash "+
+			"after the last durable cursor, and not sent again.", ss...),
+		unchecked: counter("unchecked_resends_total", "Records after the durable cursor sent again on start "+
+			"without the check of which already reached the sink (it failed): each may be a duplicate.", ss...),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.sentRecords, m.sentBytes, m.batches, m.errors,
-			m.deadLetters, m.dropped, lagCollector{m}, m.sendSeconds, m.delay, m.linkState} {
+			m.deadLetters, m.dropped, lagCollector{m}, m.sendSeconds, m.delay, m.linkState, m.probes, m.skipped, m.unchecked} {
 			reg.MustRegister(c)
 		}
 	}
 	return m
+}
+
+// errorsFor returns the error counters of one forwarder (labels sink and
+// stream), curried by class, with every class at 0.
+func (m *Metrics) errorsFor(l prometheus.Labels) *prometheus.CounterVec {
+	v := m.errors.MustCurryWith(l)
+	for c := range Class(len(classNames)) {
+		v.WithLabelValues(c.String())
+	}
+	return v
+}
+
+// initProbes creates sink's probe counters at 0, one per result.
+func (m *Metrics) initProbes(sink string) {
+	for _, ok := range []bool{true, false} {
+		m.probes.WithLabelValues(sink, probeResult(ok))
+	}
+}
+
+// setLinkState sets sink's link_state series: 1 for s, 0 for the others.
+func (m *Metrics) setLinkState(sink string, s LinkState) {
+	for st := range LinkState(len(linkStateNames)) {
+		v := 0.0
+		if st == s {
+			v = 1
+		}
+		m.linkState.WithLabelValues(sink, st.String()).Set(v)
+	}
 }
 
 func counter(name, help string, labels ...string) *prometheus.CounterVec {

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Stamped at link time with -X; see the package doc.
@@ -61,4 +63,15 @@ func (i Info) String() string {
 		c = c[:12]
 	}
 	return fmt.Sprintf("edgespool %s (commit %s, %s, %s/%s)", i.Version, c, i.GoVersion, i.GOOS, i.GOARCH)
+}
+
+// Collector is the edgespool_build_info gauge: 1, with the version, the
+// VCS revision and the Go version as labels, for alerts and dashboards
+// that join on the running build.
+func Collector() prometheus.Collector {
+	i := Get()
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "edgespool_build_info",
+		Help: "Always 1; labels describe the running build."}, []string{"version", "revision", "goversion"})
+	g.WithLabelValues(i.Version, i.Commit, i.GoVersion).Set(1)
+	return g
 }

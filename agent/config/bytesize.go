@@ -22,8 +22,8 @@ var byteUnits = []struct {
 }
 
 // ParseByteSize parses the forms described at ByteSize.
-func ParseByteSize(s string) (ByteSize, error) {
-	s = strings.TrimSpace(s)
+func ParseByteSize(in string) (ByteSize, error) {
+	s := strings.TrimSpace(in)
 	mult := int64(1)
 	for _, u := range byteUnits {
 		if strings.HasSuffix(s, u.suffix) {
@@ -33,10 +33,10 @@ func ParseByteSize(s string) (ByteSize, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("bad size %q: want a non-negative integer with an optional unit (KiB, MiB, GiB, kB, MB, GB)", s)
+		return 0, fmt.Errorf("%q is not a size: want a non-negative integer with an optional unit (KiB, MiB, GiB, kB, MB, GB)", in)
 	}
 	if n > 0 && mult > (1<<62)/n {
-		return 0, fmt.Errorf("size %q too large", s)
+		return 0, fmt.Errorf("size %q too large", in)
 	}
 	return ByteSize(n * mult), nil
 }

@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"net"
 	"strings"
 	"time"
 )
@@ -60,4 +62,17 @@ func checkKafkaTopic(p *problems, field, t string) {
 			return
 		}
 	}
+}
+
+// checkListen accepts what net.Listen("tcp", addr) would: host:port with
+// a port number 0-65535 or a service name.
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port (e.g. 127.0.0.1:9273), got %q", addr)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("port %s: want 0-65535 or a service name", port)
+	}
+	return nil
 }

@@ -8,8 +8,12 @@
 package config
 
 import (
-	"os"
 	"time"
+
+	"github.com/edgespool/edgespool/agent/intake"
+	"github.com/edgespool/edgespool/downsample"
+	"github.com/edgespool/edgespool/spool"
+	"github.com/edgespool/edgespool/uplink"
 )
 
 // DefaultCommitMaxDelay is spool.commit_max_delay's default: a group
@@ -58,7 +62,10 @@ type MQTT struct {
 	KeepAlive      time.Duration `yaml:"keepalive"`
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	ReconnectMax   time.Duration `yaml:"reconnect_max"`
-	TLS            TLS           `yaml:"tls"`
+	// DirectPuback writes the PUBACKs of a spool commit in one write
+	// (default true); false acknowledges through the MQTT library.
+	DirectPuback bool `yaml:"direct_puback"`
+	TLS          TLS  `yaml:"tls"`
 }
 
 // Spool is the durable on-disk store.
@@ -128,7 +135,8 @@ type Downsample struct {
 	Enabled         bool          `yaml:"enabled"`
 	Window          time.Duration `yaml:"window"`
 	AllowedLateness time.Duration `yaml:"allowed_lateness"`
-	IdleClose       time.Duration `yaml:"idle_close"`
+	IdleGrace       time.Duration `yaml:"idle_grace"`
+	Retention       time.Duration `yaml:"retention"`
 	Region          string        `yaml:"region"`
 	AlarmTopic      string        `yaml:"alarm_topic"`
 	AlarmRetain     bool          `yaml:"alarm_retain"`
@@ -148,36 +156,43 @@ type Log struct {
 }
 
 // Default returns the configuration used for every key the file leaves out.
+// Where a library has a default for a setting, it is taken from the library
+// (its Options' WithDefaults), so that the two cannot disagree. The
+// exceptions are settings whose zero value means something in the file (0
+// is "no wait" for spool.commit_max_delay) and settings only the agent has.
 func Default() Config {
+	in := intake.Options{}.WithDefaults()
+	sp := spool.Options{}.WithDefaults()
+	kafka := uplink.KafkaOptions{}.WithDefaults()
+	influx := uplink.InfluxOptions{}.WithDefaults()
+	backoff := uplink.BackoffOptions{}.WithDefaults()
+	ds, err := downsample.Options{}.WithDefaults()
+	if err != nil {
+		panic("downsample defaults: " + err.Error()) // a bug in the library
+	}
+	rule := ds.Rules[0]
 	return Config{
 		MQTT: MQTT{
-			Broker: "tcp://127.0.0.1:1883",
-			Topics: []string{"emergency_generator/+"}, QoS: 1, PayloadFormat: "auto",
-			MaxInflight: 1000, MaxPayload: 16 << 10, MaxFuture: 24 * time.Hour,
-			KeepAlive: 30 * time.Second, ConnectTimeout: 10 * time.Second, ReconnectMax: 30 * time.Second,
+			Broker: "tcp://127.0.0.1:1883", Topics: in.Topics, QoS: 1, PayloadFormat: "auto",
+			MaxInflight: in.MaxInflight, MaxPayload: 16 << 10, MaxFuture: ds.MaxFuture,
+			KeepAlive: in.KeepAlive, ConnectTimeout: in.ConnectTimeout, ReconnectMax: in.ReconnectMax,
+			DirectPuback: !in.DisableDirectAck,
 		},
-		Spool: Spool{Path: "/var/lib/edgespool/spool.db", MaxBytes: 1 << 30,
-			Overflow: "drop_oldest", CommitMaxRecords: 4096,
+		Spool: Spool{Path: "/var/lib/edgespool/spool.db", MaxBytes: ByteSize(sp.MaxBytes),
+			Overflow: "drop_oldest", CommitMaxRecords: sp.CommitMaxRecords,
 			CommitMaxDelay: DefaultCommitMaxDelay},
-		Kafka: Kafka{Brokers: []string{"127.0.0.1:9092"}, RawTopic: "emergency_generators",
-			DownsampledTopic: "emergency_generators_downsampled", Compression: "lz4", BatchMaxRecords: 10000},
-		InfluxDB: InfluxDB{URL: "http://127.0.0.1:8086", RawBucket: "kafka",
-			DownsampledBucket: "kafka_downsampled", BatchMaxPoints: 5000, ParallelWrites: 2, Gzip: true},
-		Uplink: Uplink{BackoffMin: 500 * time.Millisecond, BackoffMax: time.Minute, DrainTimeout: 10 * time.Second},
-		Downsample: Downsample{Enabled: true, Window: time.Minute, AllowedLateness: 5 * time.Second,
-			IdleClose: 2 * time.Minute, Region: "US", AlarmTopic: "emergency_generator/{generatorID}/alarm",
-			AlarmRetain: true, Alarm: AlarmRule{Field: "fuel", Op: "<", Threshold: 500, On: "refuel", Off: "no action"}},
+		Kafka: Kafka{Brokers: []string{"127.0.0.1:9092"}, RawTopic: uplink.DefaultRawTopic,
+			DownsampledTopic: uplink.DefaultDownsampledTopic, Compression: "lz4", BatchMaxRecords: kafka.BatchRecords},
+		InfluxDB: InfluxDB{URL: "http://127.0.0.1:8086", RawBucket: uplink.DefaultRawBucket,
+			DownsampledBucket: uplink.DefaultDownsampledBucket, BatchMaxPoints: influx.BatchPoints,
+			ParallelWrites: influx.Parallel, Gzip: true},
+		Uplink: Uplink{BackoffMin: backoff.Min, BackoffMax: backoff.Max, DrainTimeout: 10 * time.Second},
+		Downsample: Downsample{Enabled: true, Window: ds.Window, AllowedLateness: ds.Lateness,
+			IdleGrace: ds.IdleGrace, Retention: ds.Retention, Region: ds.Region,
+			AlarmTopic: "emergency_generator/{generatorID}/alarm", AlarmRetain: true,
+			Alarm: AlarmRule{Field: string(rule.Field), Op: string(rule.Op), Threshold: rule.Threshold,
+				On: rule.Label, Off: ds.DefaultLabel}},
 		HTTP: HTTP{Listen: "127.0.0.1:9273"},
 		Log:  Log{Level: "info", Format: "text"},
 	}
-}
-
-// DefaultClientID is stable across restarts of one gateway, as a persistent
-// MQTT session needs.
-func DefaultClientID() string {
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		h = "gateway"
-	}
-	return "edgespool-" + h
 }

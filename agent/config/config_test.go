@@ -11,19 +11,23 @@ import (
 )
 
 func TestShippedConfigIsValidAndEqualsDefaults(t *testing.T) {
-	cfg, err := Load("../../packaging/edgespool.yaml")
+	data, err := os.ReadFile("../../packaging/edgespool.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := parseWith(data, noEnv, fixedIDs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Default()
-	want.MQTT.ClientID = DefaultClientID()
+	want.MQTT.ClientID, _ = fixedIDs("").DefaultClientID()
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("shipped file differs from the defaults:\n got %+v\nwant %+v", cfg, want)
 	}
 }
 
 func TestEmptyFileIsDefaults(t *testing.T) {
-	cfg, err := parse(nil, noEnv)
+	cfg, err := parseWith(nil, noEnv, fixedIDs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,16 +38,22 @@ func TestEmptyFileIsDefaults(t *testing.T) {
 
 func noEnv(string) (string, bool) { return "", false }
 
+// fixedIDs is an IDSource of a host "gw" with machine id "m1".
+func fixedIDs(string) IDSource {
+	return IDSource{Hostname: func() (string, error) { return "gw", nil },
+		MachineID: func() (string, error) { return "m1", nil }}
+}
+
 func TestUnknownKeyNamesKeyAndLine(t *testing.T) {
-	_, err := parse([]byte("mqtt:\n  broker: tcp://x:1\n  max_inflite: 5\n"), noEnv)
+	_, err := parseWith([]byte("mqtt:\n  broker: tcp://x:1\n  max_inflite: 5\n"), noEnv, fixedIDs)
 	if err == nil || !strings.Contains(err.Error(), "line 3") || !strings.Contains(err.Error(), "max_inflite") {
 		t.Fatalf("got %v", err)
 	}
-	_, err = parse([]byte("mqtt: {}\n---\nlog: {}\n"), noEnv)
+	_, err = parseWith([]byte("mqtt: {}\n---\nlog: {}\n"), noEnv, fixedIDs)
 	if err == nil {
 		t.Fatal("second document accepted")
 	}
-	_, err = parse([]byte("mqtt:\n  max_inflight: lots\n"), noEnv)
+	_, err = parseWith([]byte("mqtt:\n  max_inflight: lots\n"), noEnv, fixedIDs)
 	if err == nil || !strings.Contains(err.Error(), "line 2") {
 		t.Fatalf("type error: %v", err)
 	}
@@ -52,8 +62,8 @@ func TestUnknownKeyNamesKeyAndLine(t *testing.T) {
 func TestEnvExpansion(t *testing.T) {
 	env := map[string]string{"PW": "s3cr:et", "EMPTY": ""}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	cfg, err := parse([]byte("mqtt:\n  password: ${PW}\n  username: ${NOPE:-fallback}\n"+
-		"  client_id: a$${b}c${EMPTY}\n  topics: [\"x/${EMPTY:-y}/+\"]\n"), lookup)
+	cfg, err := parseWith([]byte("mqtt:\n  password: ${PW}\n  username: ${NOPE:-fallback}\n"+
+		"  client_id: a$${b}c${EMPTY}\n  topics: [\"x/${EMPTY:-y}/+\"]\n"), lookup, fixedIDs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,12 +71,12 @@ func TestEnvExpansion(t *testing.T) {
 		cfg.MQTT.Topics[0] != "x/y/+" {
 		t.Fatalf("%+v", cfg.MQTT)
 	}
-	_, err = parse([]byte("influxdb:\n  token: ${INFLUX_TOKEN}\n"), lookup)
+	_, err = parseWith([]byte("influxdb:\n  token: ${INFLUX_TOKEN}\n"), lookup, fixedIDs)
 	if !errors.Is(err, ErrUnsetEnv) || !strings.Contains(err.Error(), "influxdb.token") {
 		t.Fatalf("unset: %v", err)
 	}
 	for _, bad := range []string{"${", "${}"} {
-		if _, err := parse([]byte("log:\n  file: \""+bad+"\"\n"), lookup); err == nil {
+		if _, err := parseWith([]byte("log:\n  file: \""+bad+"\"\n"), lookup, fixedIDs); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}
@@ -150,7 +160,8 @@ func TestValidationErrors(t *testing.T) {
 		{"uplink.drain_timeout", func(c *Config) { c.Uplink.DrainTimeout = time.Hour }},
 		{"downsample.window", func(c *Config) { c.Downsample.Window = 0 }},
 		{"downsample.allowed_lateness", func(c *Config) { c.Downsample.AllowedLateness = -1 }},
-		{"downsample.idle_close", func(c *Config) { c.Downsample.IdleClose = 0 }},
+		{"downsample.idle_grace", func(c *Config) { c.Downsample.IdleGrace = 0 }},
+		{"downsample.retention", func(c *Config) { c.Downsample.Retention = time.Minute }},
 		{"downsample.region", func(c *Config) { c.Downsample.Region = "" }},
 		{"downsample.alarm_topic", func(c *Config) { c.Downsample.AlarmTopic = "alarms/+" }},
 		{"downsample.alarm_topic", func(c *Config) { c.Downsample.AlarmTopic = "alarms" }},

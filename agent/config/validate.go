@@ -13,10 +13,16 @@ import (
 // FieldError names one invalid field and what is wrong with it.
 type FieldError struct {
 	Field   string // dotted YAML path, e.g. "mqtt.max_inflight"
+	Line    int    // line in the file, 0 when unknown (a default)
 	Problem string
 }
 
-func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
+func (e *FieldError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s (line %d): %s", e.Field, e.Line, e.Problem)
+	}
+	return e.Field + ": " + e.Problem
+}
 
 // problems collects FieldErrors.
 type problems []error
@@ -42,8 +48,8 @@ func (c *Config) Validate() error {
 		c.Downsample.validate(&p)
 	}
 	if c.HTTP.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
-			p.add("http.listen", "want host:port (e.g. 127.0.0.1:9273), got %q", c.HTTP.Listen)
+		if err := checkListen(c.HTTP.Listen); err != nil {
+			p.add("http.listen", "%v", err)
 		}
 	}
 	c.Log.validate(&p)
@@ -56,7 +62,7 @@ func (m *MQTT) validate(p *problems) {
 	case m.Broker == "":
 		p.add("mqtt.broker", "is required")
 	case err != nil || u.Host == "":
-		p.add("mqtt.broker", "want a URL such as tcp://127.0.0.1:1883, got %q", m.Broker)
+		p.add("mqtt.broker", "want a URL such as tcp://127.0.0.1:1883, got %q", RedactURL(m.Broker))
 	case !oneOf(u.Scheme, "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"):
 		p.add("mqtt.broker", "unsupported scheme %q (tcp, mqtt, ssl, tls, mqtts, ws, wss)", u.Scheme)
 	}
@@ -107,7 +113,7 @@ func (k *Kafka) validate(p *problems) {
 	}
 	for i, b := range k.Brokers {
 		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
-			p.add(fmt.Sprintf("kafka.brokers[%d]", i), "want host:port, got %q", b)
+			p.add(fmt.Sprintf("kafka.brokers[%d]", i), "want host:port, got %q", RedactURL(b))
 		}
 	}
 	checkKafkaTopic(p, "kafka.raw_topic", k.RawTopic)
@@ -130,7 +136,7 @@ func (k *Kafka) validate(p *problems) {
 func (i *InfluxDB) validate(p *problems) {
 	u, err := url.Parse(i.URL)
 	if err != nil || u.Host == "" || !oneOf(u.Scheme, "http", "https") {
-		p.add("influxdb.url", "want an http:// or https:// URL, got %q", i.URL)
+		p.add("influxdb.url", "want an http:// or https:// URL, got %q", RedactURL(i.URL))
 	}
 	if i.RawBucket == "" {
 		p.add("influxdb.raw_bucket", "is required")
@@ -153,7 +159,8 @@ func (u *Uplink) validate(p *problems) {
 func (d *Downsample) validate(p *problems) {
 	checkDuration(p, "downsample.window", d.Window, time.Second, 24*time.Hour)
 	checkDuration(p, "downsample.allowed_lateness", d.AllowedLateness, 0, 24*time.Hour)
-	checkDuration(p, "downsample.idle_close", d.IdleClose, time.Second, 0)
+	checkDuration(p, "downsample.idle_grace", d.IdleGrace, time.Second, 0)
+	checkDuration(p, "downsample.retention", d.Retention, d.Window+d.AllowedLateness+d.IdleGrace, 0)
 	if d.Region == "" {
 		p.add("downsample.region", "is required (the reference uses US)")
 	}

@@ -165,7 +165,7 @@ downsample:
   enabled: true
   window: %s
   allowed_lateness: 500ms
-  idle_close: 2s
+  idle_grace: 2s
 http:
   listen: %s
 log:

@@ -7,7 +7,6 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -56,7 +55,7 @@ func Handler(o Options) http.Handler {
 	return mux
 }
 
-// Listen binds addr; Serve starts answering.
+// Listen binds addr; Run answers.
 func Listen(addr string, o Options) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -73,13 +72,25 @@ func Listen(addr string, o Options) (*Server, error) {
 // Addr is the bound address (useful with port 0).
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Serve answers until Shutdown.
-func (s *Server) Serve() {
-	s.log.Info("http endpoint listening", "addr", s.Addr())
-	if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		s.log.Error("http endpoint failed", "err", err)
-	}
-}
+// shutdownGrace bounds the requests in progress at stop.
+const shutdownGrace = 2 * time.Second
 
-// Shutdown stops the server, waiting for requests in progress up to ctx.
-func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+// Run serves until ctx ends, then shuts down, letting requests in
+// progress finish for a moment.
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() {
+		s.log.Info("http endpoint listening", "addr", s.Addr())
+		errc <- s.srv.Serve(s.ln)
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http endpoint: %w", err)
+	case <-ctx.Done():
+	}
+	stop, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	err := s.srv.Shutdown(stop)
+	<-errc // Serve returned ErrServerClosed
+	return err
+}

@@ -90,11 +90,11 @@ func (in *Intake) appendRetry(ctx context.Context, recs []Record) bool {
 	b := backoff{min: 50 * time.Millisecond, max: 5 * time.Second}
 	failures := 0
 	for {
-		start := time.Now()
+		start := in.opts.Now()
 		err := in.app.Append(ctx, recs)
 		if err == nil {
 			in.m.commits.Inc()
-			in.m.commitSeconds.Observe(time.Since(start).Seconds())
+			in.m.commitSeconds.Observe(in.opts.Now().Sub(start).Seconds())
 			if failures > 0 {
 				in.log.Info("spool append recovered", "failures", failures)
 			}
@@ -118,7 +118,7 @@ func (in *Intake) appendRetry(ctx context.Context, recs []Record) bool {
 func (in *Intake) ack(batch []item, stored int) {
 	in.m.commitSize.Observe(float64(len(batch)))
 	in.m.readings.Add(float64(stored - in.rejectedIn(batch)))
-	written := in.acks.send(batch)
+	written := in.sendAcks(batch)
 	for i := range batch {
 		it := &batch[i]
 		switch it.reason {
@@ -130,12 +130,29 @@ func (in *Intake) ack(batch []item, stored int) {
 			in.m.ignored.Inc()
 		default:
 			in.m.rejected[it.reason].Inc()
+			in.log.Debug("payload rejected", "reason", it.reason, "topic", it.msg.Topic(), "err", it.err)
+			in.rejects.note(it.reason, in.opts.Now(), in.log)
 		}
 		if !written {
 			it.msg.Ack()
 		}
 	}
-	in.m.inflight.Sub(float64(len(batch)))
+	in.release(len(batch))
+}
+
+// sendAcks writes the PUBACKs of batch in one write (pahoack); false means
+// none was written and each message is to be acknowledged through paho.
+func (in *Intake) sendAcks(batch []item) bool {
+	if in.opts.DisableDirectAck {
+		return false
+	}
+	in.ackIDs = in.ackIDs[:0]
+	for i := range batch {
+		if m := batch[i].msg; m.Qos() == 1 {
+			in.ackIDs = append(in.ackIDs, m.MessageID())
+		}
+	}
+	return in.acks.Send(in.ackIDs)
 }
 
 func (in *Intake) rejectedIn(batch []item) int {

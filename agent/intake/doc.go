@@ -5,11 +5,22 @@
 // that holds it has returned (fsync done).
 //
 //	paho router goroutine              commit goroutine
-//	  handler: decode, encode  ─queue─►  take all queued (≤ CommitMaxRecords)
-//	  (blocks when MaxInflight             dedupe redeliveries, seq gaps
-//	   messages are unacked)               Append(raw + dead-letter records)
-//	                                       PUBACK every message, in order,
-//	                                       in one write (see pubacks)
+//	  handler: take a slot,    ─queue─►  take all queued (≤ CommitMaxRecords)
+//	  decode, encode                       dedupe redeliveries, seq gaps
+//	  (blocks while all                    Append(raw + dead-letter records)
+//	   MaxInflight slots are               PUBACK every message, in order,
+//	   taken)                              in one write (see pahoack); free
+//	                                       the slots
+//
+// A message holds a slot from the moment the handler accepts it until its
+// acknowledgement is written, so the messages of the commit in progress
+// and those queued behind it together never exceed MaxInflight (the
+// edgespool_intake_inflight_messages gauge).
+//
+// Rejected payloads are logged at debug level (reason, topic, err) and
+// summed in one warning, "payloads rejected", at most every 30 seconds.
+// Every time the intake records (state changes, rate limits) comes from
+// Options.Now.
 //
 // Messages are handled in arrival order (paho OrderMatters), so per-device
 // order in the spool equals the broker's delivery order. A payload is

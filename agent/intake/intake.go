@@ -12,6 +12,8 @@ import (
 	"github.com/edgespool/edgespool/agent/model"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/edgespool/edgespool/agent/intake/pahoack"
 )
 
 // ackSettle is how long Close waits between the last Ack and DISCONNECT.
@@ -23,10 +25,11 @@ var ErrStopped = errors.New("intake stopped")
 // item is one MQTT message on its way to the spool.
 type item struct {
 	msg    mqtt.Message
-	recs   []Record // raw readings, or one dead-letter record
-	seqs   []uint64 // seq per raw record (0 = none)
-	reason string   // rejection reason; "" when accepted
-	unk    bool     // carried ignored fields
+	recs   []Record     // raw readings, or one dead-letter record
+	seqs   []uint64     // seq per raw record (0 = none)
+	reason string       // rejection reason; "" when accepted
+	err    *DecodeError // why it was rejected
+	unk    bool         // carried ignored fields
 }
 
 // Intake moves MQTT messages into the spool. See the package doc.
@@ -42,14 +45,20 @@ type Intake struct {
 	buf   Decoded
 
 	queue    chan item
+	slots    chan struct{} // one per message held and not yet acknowledged
+	held     atomic.Int64  // len(slots), and its high-water mark:
+	peak     atomic.Int64  // never above MaxInflight
+	rejects  rejectLog     // commit goroutine, and Close
 	stopping atomic.Bool
 	stopCh   chan struct{}
 	done     chan struct{}
 	cancel   context.CancelFunc
 	tr       *tracker
 	state    connState
-	acks     pubacks // commit goroutine, and paho's opener/OnConnect
+	acks     pahoack.Writer // commit goroutine, and paho's opener/OnConnect
+	ackIDs   []uint16       // commit goroutine
 	closed   sync.Once
+	bg       tracked // connect and subscribe goroutines; Close waits for them
 
 	warnedQoS0 atomic.Bool
 }
@@ -61,8 +70,9 @@ func New(app Appender, o Options) (*Intake, error) {
 	}
 	o = o.withDefaults()
 	in := &Intake{opts: o, app: app, log: o.Logger, m: newMetrics(o.Registerer), dec: o.Decoder,
-		queue: make(chan item, o.MaxInflight), stopCh: make(chan struct{}), done: make(chan struct{}),
-		tr: newTracker()}
+		queue: make(chan item, o.MaxInflight), slots: make(chan struct{}, o.MaxInflight),
+		stopCh: make(chan struct{}), done: make(chan struct{}), tr: newTracker(),
+		rejects: rejectLog{every: rejectSummaryEvery}}
 	in.client = mqtt.NewClient(in.clientOptions())
 	return in, nil
 }
@@ -86,8 +96,8 @@ func (in *Intake) Start(ctx context.Context) error {
 		return ErrStopped
 	}
 	ctx, in.cancel = context.WithCancel(ctx)
-	go in.commitLoop(ctx)
-	go in.connectLoop(ctx)
+	go in.commitLoop(ctx) // Drain waits for it
+	in.bg.start(func(quit <-chan struct{}) { in.connectLoop(ctx, quit) })
 	return nil
 }
 
@@ -130,28 +140,51 @@ func (in *Intake) Close() {
 		// lost here only makes the broker redeliver (and dedupe drop) the
 		// reading.
 		time.Sleep(ackSettle)
+		in.bg.stop()
 		in.client.Disconnect(250)
+		in.bg.wait()
 		in.m.connected.Set(0)
 		in.m.subscribed.Set(0)
+		in.rejects.flush(in.log)
 		in.log.Info("mqtt intake stopped")
 	})
 }
 
-// handle runs on the paho router goroutine, in delivery order.
+// handle runs on the paho router goroutine, in delivery order. It takes
+// one of the MaxInflight slots before it holds the message, blocking while
+// every slot is taken (the commit in progress and the queue behind it);
+// the commit goroutine frees the slots once the messages are acknowledged.
 func (in *Intake) handle(_ mqtt.Client, msg mqtt.Message) {
-	if in.stopping.Load() {
+	if in.stopping.Load() || !in.acquire() {
 		return // not acknowledged: the broker redelivers it to the next session
 	}
 	in.m.messages.Inc()
 	if msg.Qos() == 0 {
 		in.noteQoS0(msg.Topic())
 	}
-	it := in.prepare(msg, in.opts.Now())
-	in.m.inflight.Inc()
+	in.queue <- in.prepare(msg, in.opts.Now()) // never blocks: a slot is held
+}
+
+// acquire takes a slot; false when the intake stops first.
+func (in *Intake) acquire() bool {
 	select {
-	case in.queue <- it:
+	case in.slots <- struct{}{}:
 	case <-in.stopCh:
-		in.m.inflight.Dec()
+		return false
+	}
+	n := in.held.Add(1)
+	for p := in.peak.Load(); n > p && !in.peak.CompareAndSwap(p, n); p = in.peak.Load() {
+	}
+	in.m.inflight.Inc()
+	return true
+}
+
+// release frees n slots (their messages were acknowledged).
+func (in *Intake) release(n int) {
+	in.m.inflight.Sub(float64(n))
+	in.held.Add(-int64(n))
+	for range n {
+		<-in.slots
 	}
 }
 
@@ -178,7 +211,7 @@ func (in *Intake) prepare(msg mqtt.Message, now time.Time) item {
 	err := in.dec.Decode(&in.buf, topic, msg.Payload(), now.UnixNano())
 	var de *DecodeError
 	if errors.As(err, &de) {
-		it.reason = de.Reason
+		it.reason, it.err = de.Reason, de
 		it.recs = []Record{deadRecord(topic, msg.Payload(), de, now)}
 		return it
 	}
@@ -193,3 +226,41 @@ func (in *Intake) prepare(msg mqtt.Message, now time.Time) item {
 	}
 	return it
 }
+
+// tracked runs background goroutines that stop and wait can end; start
+// after stop runs nothing.
+type tracked struct {
+	mu      sync.Mutex
+	wg      sync.WaitGroup
+	quit    chan struct{}
+	stopped bool
+}
+
+func (t *tracked) start(f func(quit <-chan struct{})) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
+	if t.quit == nil {
+		t.quit = make(chan struct{})
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		f(t.quit)
+	}()
+}
+
+func (t *tracked) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.stopped {
+		t.stopped = true
+		if t.quit != nil {
+			close(t.quit)
+		}
+	}
+}
+
+func (t *tracked) wait() { t.wg.Wait() }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/edgespool/edgespool/agent/logging/logtest"
 	"github.com/edgespool/edgespool/sim/testenv"
 )
 
@@ -57,11 +58,21 @@ func reading(gen string, seq int) []byte {
 		gen, seq, 900-seq%400)
 }
 
+// startIntake starts an intake on url whose log fails the test on a
+// record with a duplicate key.
 func startIntake(t *testing.T, url string, app Appender, reg prometheus.Registerer) *Intake {
 	t.Helper()
-	in, err := New(app, Options{Broker: url, ClientID: "agent-test", Topics: []string{"emergency_generator/#"},
-		Registerer: reg, Decoder: Decoder{MaxPayload: 1024},
-		Ignore: func(topic string) bool { return len(topic) > 6 && topic[len(topic)-6:] == "/alarm" }})
+	return startIntakeWith(t, Options{Broker: url, Registerer: reg}, app)
+}
+
+func startIntakeWith(t *testing.T, o Options, app Appender) *Intake {
+	t.Helper()
+	o.ClientID, o.Topics, o.Decoder = "agent-test", []string{"emergency_generator/#"}, Decoder{MaxPayload: 1024}
+	o.Ignore = func(topic string) bool { return len(topic) > 6 && topic[len(topic)-6:] == "/alarm" }
+	if o.Logger == nil {
+		o.Logger, _ = logtest.Logger(t)
+	}
+	in, err := New(app, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +87,12 @@ func TestIntakeStoresAcksAndDeadLetters(t *testing.T) {
 	b := testenv.Mosquitto(t, testenv.BrokerConfig("log_type debug"))
 	app := &memSpool{}
 	reg := prometheus.NewRegistry()
-	in := startIntake(t, b.URL, app, reg)
+	clk := newFakeClock()
+	log, logs := logtest.Logger(t)
+	in := startIntakeWith(t, Options{Broker: b.URL, Registerer: reg, Now: clk.Now, Logger: log}, app)
+	if st := in.Status(); !st.Since.Equal(clk.Now()) {
+		t.Errorf("connected since %v, want the injected clock's %v", st.Since, clk.Now())
+	}
 	pub := publisher(t, b.URL)
 	const n = 500
 	for i := 1; i <= n; i++ {
@@ -116,7 +132,10 @@ func TestIntakeStoresAcksAndDeadLetters(t *testing.T) {
 	if err := in.m.delay.Write(&d); err != nil || d.GetHistogram().GetSampleCount() != n {
 		t.Errorf("delay histogram: %d samples (%v), want %d", d.GetHistogram().GetSampleCount(), err, n)
 	}
-	if got := in.acks.sent.Load(); got != n+2 {
+	if r := logs.Find("payload rejected"); len(r) != 1 || r[0].Attrs["reason"].String() != ReasonNotInteger {
+		t.Errorf("rejection debug records %v", r)
+	}
+	if got := in.acks.Sent(); got != n+2 {
 		t.Errorf("%d PUBACKs written with the commits, want %d", got, n+2)
 	}
 	// Everything was acknowledged: a new session with the same id gets nothing.
@@ -214,5 +233,31 @@ func TestIntakeCountsQoS0Deliveries(t *testing.T) {
 				t.Fatalf("qos0 messages %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+func TestIntakeAcksThroughPahoWhenDirectAckIsDisabled(t *testing.T) {
+	b := testenv.Mosquitto(t)
+	app := &memSpool{}
+	in := startIntakeWith(t, Options{Broker: b.URL, DisableDirectAck: true}, app)
+	pub := publisher(t, b.URL)
+	const n = 50
+	for i := 1; i <= n; i++ {
+		pub.Publish("emergency_generator/g1", 1, false, reading("g1", i))
+	}
+	testenv.WaitFor(t, 10*time.Second, func() bool { return len(app.snapshot()) == n })
+	if err := in.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := in.acks.Sent(); got != 0 {
+		t.Fatalf("%d PUBACKs written directly with DisableDirectAck", got)
+	}
+	// paho acknowledged every message: a new session gets nothing.
+	app2 := &memSpool{}
+	in2 := startIntake(t, b.URL, app2, nil)
+	time.Sleep(500 * time.Millisecond)
+	in2.Stop(context.Background())
+	if got := len(app2.snapshot()); got != 0 {
+		t.Fatalf("redelivered %d acknowledged messages", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/edgespool/edgespool/agent/intake/pahoack"
 	"github.com/edgespool/edgespool/agent/mqttconn"
 )
 
@@ -50,7 +51,7 @@ func (in *Intake) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Status{Broker: in.opts.Broker, ClientID: in.opts.ClientID, Connected: s.connected,
-		Subscribed: s.subscribed, Since: s.since, LastErrorAt: s.lastErrAt, Inflight: len(in.queue)}
+		Subscribed: s.subscribed, Since: s.since, LastErrorAt: s.lastErrAt, Inflight: int(in.held.Load())}
 	if s.lastErr != nil {
 		st.LastError = s.lastErr.Error()
 	}
@@ -58,7 +59,7 @@ func (in *Intake) Status() Status {
 }
 
 // ackLinger lets what paho writes one packet at a time (acknowledgements
-// while pubacks cannot be used) reach the broker in one write. The broker
+// while the direct PUBACK writer cannot be used, or is disabled) reach the broker in one write. The broker
 // only frees the in-flight window a millisecond later; no reading waits.
 const ackLinger = time.Millisecond
 
@@ -70,12 +71,16 @@ func (in *Intake) clientOptions() *mqtt.ClientOptions {
 		SetResumeSubs(false).SetKeepAlive(o.KeepAlive).SetPingTimeout(10 * time.Second).
 		SetConnectTimeout(o.ConnectTimeout).SetWriteTimeout(10 * time.Second).
 		SetAutoReconnect(true).SetConnectRetry(false).SetMaxReconnectInterval(o.ReconnectMax).
-		SetMaxResumePubInFlight(100).SetDefaultPublishHandler(in.handle).
-		SetCustomOpenConnectionFn(in.acks.opener(mqttconn.Options{Linger: ackLinger})).
-		SetStore(newInboundStore())
+		SetMaxResumePubInFlight(100).SetDefaultPublishHandler(in.handle)
+	if o.DisableDirectAck {
+		co.SetCustomOpenConnectionFn(mqttconn.Opener(mqttconn.Options{Linger: ackLinger}))
+	} else {
+		co.SetCustomOpenConnectionFn(in.acks.Opener(mqttconn.Options{Linger: ackLinger})).
+			SetStore(pahoack.NewStore())
+	}
 	co.SetOnConnectHandler(func(c mqtt.Client) {
-		in.acks.connected()
-		go in.subscribe(c)
+		in.acks.Connected()
+		in.bg.start(func(quit <-chan struct{}) { in.subscribe(c, quit) })
 	})
 	co.SetConnectionNotificationHandler(in.notify)
 	return co
@@ -83,7 +88,7 @@ func (in *Intake) clientOptions() *mqtt.ClientOptions {
 
 // connectLoop makes the first connection, retrying with capped backoff;
 // later reconnects are paho's (AutoReconnect, capped by ReconnectMax).
-func (in *Intake) connectLoop(ctx context.Context) {
+func (in *Intake) connectLoop(ctx context.Context, quit <-chan struct{}) {
 	b := backoff{min: in.opts.ReconnectMin, max: in.opts.ReconnectMax}
 	for ctx.Err() == nil && !in.stopping.Load() {
 		tok := in.client.Connect()
@@ -94,6 +99,8 @@ func (in *Intake) connectLoop(ctx context.Context) {
 		select {
 		case <-time.After(b.next()):
 		case <-ctx.Done():
+		case <-quit:
+			return
 		}
 	}
 }
@@ -101,7 +108,7 @@ func (in *Intake) connectLoop(ctx context.Context) {
 // subscribe (re)subscribes every topic filter after each connect; the
 // persistent session keeps them anyway, but a new broker or a lost session
 // needs them.
-func (in *Intake) subscribe(c mqtt.Client) {
+func (in *Intake) subscribe(c mqtt.Client, quit <-chan struct{}) {
 	filters := make(map[string]byte, len(in.opts.Topics))
 	for _, t := range in.opts.Topics {
 		filters[t] = 1
@@ -114,7 +121,11 @@ func (in *Intake) subscribe(c mqtt.Client) {
 			return
 		}
 		in.setSubscribed(false, err)
-		time.Sleep(b.next())
+		select {
+		case <-time.After(b.next()):
+		case <-quit:
+			return
+		}
 	}
 }
 
@@ -145,7 +156,7 @@ func (in *Intake) setSubscribed(ok bool, err error) {
 		in.log.Error("mqtt subscribe failed; retrying", "err", err)
 	}
 	if err != nil {
-		s.lastErr, s.lastErrAt = err, time.Now()
+		s.lastErr, s.lastErrAt = err, in.opts.Now()
 	}
 	s.subscribed = ok
 	in.m.subscribed.Set(b2f(ok))
@@ -160,18 +171,18 @@ func (in *Intake) notify(_ mqtt.Client, n mqtt.ConnectionNotification) {
 	case mqtt.ConnectionNotificationConnected:
 		in.log.Info("mqtt connected", "broker", in.opts.Broker, "client_id", in.opts.ClientID,
 			"after_failures", s.failures)
-		s.connected, s.failures, s.since = true, 0, time.Now()
+		s.connected, s.failures, s.since = true, 0, in.opts.Now()
 	case mqtt.ConnectionNotificationFailed:
 		if s.failures++; s.failures == 1 {
 			in.log.Warn("mqtt connect failed; retrying with backoff", "broker", in.opts.Broker, "err", n.Reason)
 		}
-		s.lastErr, s.lastErrAt = n.Reason, time.Now()
+		s.lastErr, s.lastErrAt = n.Reason, in.opts.Now()
 	case mqtt.ConnectionNotificationLost:
 		in.log.Warn("mqtt connection lost; reconnecting", "err", n.Reason)
 		in.m.connLost.Inc()
-		s.connected, s.subscribed, s.since = false, false, time.Now()
+		s.connected, s.subscribed, s.since = false, false, in.opts.Now()
 		if n.Reason != nil {
-			s.lastErr, s.lastErrAt = n.Reason, time.Now()
+			s.lastErr, s.lastErrAt = n.Reason, s.since
 		}
 	default:
 		return
@@ -180,18 +191,22 @@ func (in *Intake) notify(_ mqtt.Client, n mqtt.ConnectionNotification) {
 	in.m.subscribed.Set(b2f(s.subscribed))
 }
 
-// gapWarn logs sequence gaps at most every 10 seconds, with a total.
+// gapWarnEvery is how often at most gapWarn logs.
+const gapWarnEvery = 10 * time.Second
+
+// gapWarn logs sequence gaps at most every gapWarnEvery, with a total.
 func (in *Intake) gapWarn(dev string, seq, gap uint64) {
 	s := &in.state
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gapMsgs += gap
-	if time.Since(s.gapLogged) < 10*time.Second {
+	now := in.opts.Now()
+	if now.Sub(s.gapLogged) < gapWarnEvery {
 		return
 	}
 	in.log.Warn("readings missing before the agent (sequence gaps); check the broker's max_queued_messages and persistence",
 		"missing", s.gapMsgs, "last_generator", dev, "at_seq", seq)
-	s.gapMsgs, s.gapLogged = 0, time.Now()
+	s.gapMsgs, s.gapLogged = 0, now
 }
 
 func b2f(b bool) float64 {

@@ -41,6 +41,12 @@ type Options struct {
 	// CommitMaxRecords bounds the messages per spool Append. Default 4096.
 	CommitMaxRecords int
 
+	// DisableDirectAck acknowledges each message through paho's own Ack
+	// instead of writing the PUBACKs of a commit in one write (package
+	// pahoack), for a paho version whose behaviour pahoack's tests no
+	// longer confirm.
+	DisableDirectAck bool
+
 	Decoder Decoder
 	// Ignore, when set, drops matching topics (acknowledged, counted),
 	// e.g. the agent's own alarm topic under a wide subscription.

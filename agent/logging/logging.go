@@ -1,6 +1,12 @@
 // Package logging sets up the daemon's slog logger: text or JSON, a level
 // that can change at run time, and an output file that can be reopened
 // (SIGHUP after logrotate moved it).
+//
+// Every record has each key once. The handler is built once; Reload
+// changes the level variable and the file under it, never wraps the
+// handler again. An attribute named like a built-in key (time, level, msg,
+// source) outside any group is written as "attr.<key>", so that a JSON
+// record never holds "level" twice.
 package logging
 
 import (
@@ -35,7 +41,7 @@ func New(format, level, file string) (*Logger, error) {
 	if format == "json" {
 		h = slog.NewJSONHandler(out, opts)
 	}
-	return &Logger{Logger: slog.New(h), level: lv, out: out}, nil
+	return &Logger{Logger: slog.New(builtinGuard{h: h}), level: lv, out: out}, nil
 }
 
 // SetLevel parses level into lv.
@@ -48,13 +54,22 @@ func SetLevel(lv *slog.LevelVar, level string) error {
 	return nil
 }
 
-// Reload applies a new level and reopens the output file.
+// Reload applies a new level and reopens the output file, then logs that
+// it did (attribute log_level).
 func (l *Logger) Reload(level string) error {
 	if err := SetLevel(l.level, level); err != nil {
 		return err
 	}
-	return l.out.reopen()
+	if err := l.out.reopen(); err != nil {
+		return err
+	}
+	l.Info("log file reopened and log level applied", "log_level", l.level.Level().String())
+	return nil
 }
+
+// Reopen reopens the output file (after logrotate moved it) and keeps
+// the level.
+func (l *Logger) Reopen() error { return l.out.reopen() }
 
 // Close closes the output file, if any.
 func (l *Logger) Close() error { return l.out.close() }

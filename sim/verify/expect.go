@@ -12,9 +12,11 @@ import (
 
 // Device is what one generator is expected to have delivered: every seq in
 // 1..Acked must arrive; seqs in Acked+1..Published may arrive (they were
-// sent but not acknowledged when the simulator stopped).
+// sent but not acknowledged when the simulator stopped). From, when above
+// 1, starts the expected range there instead (to judge a slice of a run).
 type Device struct {
 	Acked, Published uint64
+	From             uint64
 }
 
 // Expect is the expected set: per generator, its seq range and, when a
@@ -74,8 +76,10 @@ func (e *Expect) AddLog(r io.Reader) error {
 	return nil
 }
 
-// seqByTime returns, per generator, the seq of each logged event time, to
+// SeqByTime returns, per generator, the seq of each logged event time, to
 // identify readings from sinks that do not store seq (InfluxDB).
+func (e Expect) SeqByTime() map[string]map[int64]uint64 { return e.seqByTime() }
+
 func (e Expect) seqByTime() map[string]map[int64]uint64 {
 	out := make(map[string]map[int64]uint64, len(e.Readings))
 	for id, rs := range e.Readings {

@@ -20,10 +20,11 @@ func (r Range) String() string {
 // Len returns the number of seqs in r.
 func (r Range) Len() uint64 { return r.To - r.From + 1 }
 
-// missingRanges returns the seqs of 1..upTo absent from have, as ranges.
-func missingRanges(have map[uint64]int, upTo uint64) []Range {
+// missingRanges returns the seqs of from..upTo (from 0 means 1) absent
+// from have, as ranges.
+func missingRanges(have map[uint64]int, from, upTo uint64) []Range {
 	var out []Range
-	for s := uint64(1); s <= upTo; s++ {
+	for s := max(from, 1); s <= upTo; s++ {
 		if have[s] > 0 {
 			continue
 		}
@@ -36,7 +37,9 @@ func missingRanges(have map[uint64]int, upTo uint64) []Range {
 	return out
 }
 
-// formatRanges prints at most max ranges.
+// FormatRanges prints at most max ranges, e.g. "3-7, 12, … 4 more".
+func FormatRanges(rs []Range, max int) string { return formatRanges(rs, max) }
+
 func formatRanges(rs []Range, max int) string {
 	parts := make([]string, 0, min(len(rs), max)+1)
 	for i, r := range rs {

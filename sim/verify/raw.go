@@ -177,7 +177,7 @@ func (c *rawCheck) finish() {
 			c.countOnly(id, dev)
 			continue
 		}
-		if miss := missingRanges(have, dev.Acked); len(miss) > 0 {
+		if miss := missingRanges(have, dev.From, dev.Acked); len(miss) > 0 {
 			if c.rep.MissingBy == nil {
 				c.rep.MissingBy = map[string][]Range{}
 			}
@@ -186,7 +186,7 @@ func (c *rawCheck) finish() {
 				c.rep.Missing += r.Len()
 			}
 		}
-		for s := dev.Acked + 1; s <= dev.Published; s++ {
+		for s := max(dev.Acked+1, dev.From); s <= dev.Published; s++ {
 			if have[s] == 0 {
 				c.rep.Unacked++
 			}

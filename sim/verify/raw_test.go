@@ -140,3 +140,12 @@ func TestCheckRawCountOnly(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 }
+
+// A Device with From judges only its slice of the run.
+func TestCheckRawFrom(t *testing.T) {
+	exp := Expect{Devices: map[string]Device{fleet.ID(1): {From: 11, Acked: 20, Published: 22}}}
+	r := CheckRaw("kafka", exp, stream(1, 0, append(seqs(11, 14), seqs(17, 21)...)...))
+	if r.Missing != 2 || formatRanges(r.MissingBy["generator1"], 5) != "15-16" || r.Unacked != 1 || r.Unique != 9 {
+		t.Fatalf("slice judged %+v", r)
+	}
+}

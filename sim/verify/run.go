@@ -28,6 +28,10 @@ type Config struct {
 
 	Down   DownOptions
 	NoDown bool // skip the downsampled checks
+
+	// OnRaw, when set, receives the raw records read back from each sink
+	// (sink named as in RawReport.Sink), e.g. to judge slices of a run.
+	OnRaw func(sink string, obs []Observation)
 }
 
 func (c Config) withDefaults() Config {
@@ -91,6 +95,7 @@ func (c Config) kafka(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
+	c.onRaw("kafka "+c.RawTopic, raw.Observations)
 	r := CheckRaw("kafka "+c.RawTopic, c.Expect, raw.Observations)
 	r.BadRecords = raw.Undecodable
 	rep.Raw = append(rep.Raw, r)
@@ -115,6 +120,7 @@ func (c Config) influx(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return fmt.Errorf("influx %s: %w", c.RawDB, err)
 	}
+	c.onRaw("influxdb "+c.RawDB, raw)
 	rep.Raw = append(rep.Raw, CheckRaw("influxdb "+c.RawDB, c.Expect, raw))
 	if c.NoDown {
 		return nil
@@ -126,6 +132,12 @@ func (c Config) influx(ctx context.Context, rep *Report) error {
 	}
 	rep.Down = append(rep.Down, CheckDown("influxdb "+c.DownDB, c.source(raw), down, c.Down))
 	return nil
+}
+
+func (c Config) onRaw(sink string, obs []Observation) {
+	if c.OnRaw != nil {
+		c.OnRaw(sink, obs)
+	}
 }
 
 // source returns the raw readings a downsampled stream is judged against:

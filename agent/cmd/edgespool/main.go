@@ -5,7 +5,7 @@
 //	edgespool check-config -config FILE validate a configuration file
 //	edgespool version                   print version, commit, platform
 //	edgespool status [-addr HOST:PORT]  show a running agent's state
-//	edgespool spool stat|dump|compact -spool FILE
+//	edgespool spool stat|dump|compact|repair|remove-cursor -spool FILE
 //
 // Exit codes: 0 success, 1 failure, 2 usage error.
 package main
@@ -25,7 +25,7 @@ commands:
   check-config -config FILE   validate a configuration file
   version                     print version, commit and platform
   status [-addr HOST:PORT]    show a running agent's state
-  spool stat|dump|compact -spool FILE
+  spool stat|dump|compact|repair|remove-cursor -spool FILE
                               inspect or compact a spool file (agent stopped)
 
 Run "edgespool <command> -h" for a command's flags.

@@ -6,30 +6,30 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/edgespool/edgespool/agent"
 	"github.com/edgespool/edgespool/agent/buildinfo"
 	"github.com/edgespool/edgespool/agent/config"
 	"github.com/edgespool/edgespool/agent/logging"
+	"github.com/edgespool/edgespool/agent/sdnotify"
 )
 
 const defaultConfig = "/etc/edgespool/edgespool.yaml"
 
-// loadConfig parses the flags of a command that takes only -config, then
-// loads and validates that file.
-func loadConfig(name string, args []string, stderr io.Writer) (config.Config, string, error) {
-	fs := newFlags(name, name+" [-config FILE]", stderr)
+// cmdRun runs the agent until SIGTERM or SIGINT. Under systemd
+// (Type=notify) it reports READY=1 once it takes data, RELOADING=1/READY=1
+// around a SIGHUP reload, STOPPING=1 at shutdown and WATCHDOG=1 while
+// healthy.
+func cmdRun(args []string, _, stderr io.Writer) error {
+	fs := newFlags("run", "run [-config FILE]", stderr)
 	path := fs.String("config", defaultConfig, "configuration file")
 	if err := parse(fs, args); err != nil {
-		return config.Config{}, *path, err
+		return err
 	}
-	cfg, err := config.Load(*path)
-	return cfg, *path, err
-}
-
-func cmdRun(args []string, _, stderr io.Writer) error {
-	cfg, path, err := loadConfig("run", args, stderr)
+	// The same checks as check-config, before anything starts.
+	cfg, err := loadChecked(*path, stderr)
 	if err != nil {
 		return err
 	}
@@ -38,47 +38,74 @@ func cmdRun(args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer log.Close()
-	log.Info("starting", "build", buildinfo.Get().String(), "config", path)
+	log.Info("starting", "build", buildinfo.Get().String(), "config", *path, "client_id", cfg.MQTT.ClientID)
+	n := sdnotify.FromEnv()
+	a := agent.New(cfg, log.Logger)
+	a.SetNotifier(n)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go handleSignals(cancel, log, path)
-	if err := agent.New(cfg, log.Logger).Run(ctx); err != nil {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	h := signalHandler{stop: cancel, log: log, path: *path, agent: a, notifier: n}
+	go h.run(sigs)
+	if err := a.Run(ctx); err != nil {
 		log.Error("agent failed", "err", err)
 		return err
 	}
 	return nil
 }
 
-// handleSignals: SIGTERM/SIGINT start a graceful stop, a second one exits
-// at once; SIGHUP re-reads log.level from the file and reopens log.file.
-func handleSignals(stop context.CancelFunc, log *logging.Logger, path string) {
-	ch := make(chan os.Signal, 4)
-	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+// signalHandler: SIGTERM/SIGINT start a graceful stop, a second one exits
+// at once; SIGHUP reloads the configuration.
+type signalHandler struct {
+	stop     context.CancelFunc
+	log      *logging.Logger
+	path     string
+	agent    *agent.Agent
+	notifier agent.Notifier
+}
+
+// run handles signals for the life of the process.
+func (h signalHandler) run(sigs <-chan os.Signal) {
 	stopping := false
-	for sig := range ch {
+	for sig := range sigs {
 		switch {
 		case sig == syscall.SIGHUP:
-			reload(log, path)
+			h.reload()
 		case stopping:
-			log.Warn("second signal: exiting at once", "signal", sig.String())
+			h.log.Warn("second signal: exiting at once", "signal", sig.String())
 			os.Exit(1)
 		default:
 			stopping = true
-			log.Info("signal received: stopping (send again to exit at once)", "signal", sig.String())
-			stop()
+			h.log.Info("signal received: stopping (send again to exit at once)", "signal", sig.String())
+			h.stop()
 		}
 	}
 }
 
-func reload(log *logging.Logger, path string) {
-	cfg, err := config.Load(path)
+// reload re-reads the configuration file: the log file is reopened (after
+// logrotate), what can change live changes, and the changed keys that need
+// a restart are named. An invalid file leaves the running configuration.
+func (h signalHandler) reload() {
+	h.notify(sdnotify.Reloading())
+	defer h.notify(agent.StateReady)
+	cfg, err := config.Load(h.path)
 	if err != nil {
-		log.Error("SIGHUP: config not reloaded", "err", err)
+		if err := h.log.Reopen(); err != nil {
+			fmt.Fprintln(os.Stderr, "edgespool: reopen log:", err)
+		}
+		h.log.Error("config not reloaded; the running configuration stays", "config", h.path, "err", err)
 		return
 	}
-	if err := log.Reload(cfg.Log.Level); err != nil {
+	if err := h.log.Reload(cfg.Log.Level); err != nil { // logs the new level itself
 		fmt.Fprintln(os.Stderr, "edgespool: reopen log:", err)
-		return
 	}
-	log.Info("SIGHUP: log file reopened and log level applied", "level", cfg.Log.Level)
+	restart := h.agent.Reload(cfg)
+	h.log.Info("config reloaded", "restart_needed", "["+strings.Join(restart, ",")+"]")
+}
+
+func (h signalHandler) notify(state string) {
+	if err := h.notifier.Notify(state); err != nil {
+		h.log.Warn("service manager notification failed", "err", err)
+	}
 }

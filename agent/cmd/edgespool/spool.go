@@ -7,10 +7,9 @@ import (
 	"io"
 	"math"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/edgespool/edgespool/agent/model"
 
 	"github.com/edgespool/edgespool/agent"
 	"github.com/edgespool/edgespool/spool"
@@ -18,43 +17,77 @@ import (
 
 const defaultSpool = "/var/lib/edgespool/spool.db"
 
+const spoolUsage = "usage: edgespool spool stat|dump|compact|repair|remove-cursor -spool FILE\n"
+
 func cmdSpool(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "usage: edgespool spool stat|dump|compact -spool FILE\n")
+		fmt.Fprint(stderr, spoolUsage)
 		return errUsage
 	}
-	switch args[0] {
-	case "stat":
-		return spoolStat(args[1:], stdout, stderr)
-	case "dump":
-		return spoolDump(args[1:], stdout, stderr)
-	case "compact":
-		return spoolCompact(args[1:], stdout, stderr)
-	case "-h", "-help", "--help":
-		fmt.Fprint(stdout, "usage: edgespool spool stat|dump|compact -spool FILE\n")
+	cmds := map[string]func([]string, io.Writer, io.Writer) error{
+		"stat": spoolStat, "dump": spoolDump, "compact": spoolCompact,
+		"repair": spoolRepair, "remove-cursor": spoolRemoveCursor,
+	}
+	switch cmd, ok := cmds[args[0]]; {
+	case ok:
+		return cmd(args[1:], stdout, stderr)
+	case args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
+		fmt.Fprint(stdout, spoolUsage)
 		return nil
 	}
-	fmt.Fprintf(stderr, "edgespool spool: unknown subcommand %q (stat, dump, compact)\n", args[0])
+	fmt.Fprintf(stderr, "edgespool spool: unknown subcommand %q (stat, dump, compact, repair, remove-cursor)\n", args[0])
 	return errUsage
 }
 
-// openSpool opens an existing spool file for maintenance: no consumers
-// configured (no cursor is removed, nothing deleted by acknowledgement) and
-// caps far above its size (nothing dropped).
-func openSpool(path string) (*spool.Spool, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
+// maintOptions are the options of a maintenance open: no consumers
+// configured (no cursor is an orphan, nothing is deleted by
+// acknowledgement) and caps far above the file's size (nothing dropped).
+func maintOptions(size int64) spool.Options {
 	limit := int64(1) << 40
 	if math.MaxInt == math.MaxInt32 {
 		limit = 3 << 29
 	}
-	s, err := spool.Open(path, spool.Options{MaxBytes: min(max(1<<30, 4*fi.Size()), limit)})
+	return spool.Options{MaxBytes: min(max(1<<30, 4*size), limit)}
+}
+
+// inUse explains ErrLocked.
+func inUse(path string, err error) error {
 	if errors.Is(err, spool.ErrLocked) {
-		return nil, fmt.Errorf("%s is in use by a running agent (try: edgespool status): %w", path, err)
+		return fmt.Errorf("%s is in use by a running agent (try: edgespool status): %w", path, err)
 	}
-	return s, err
+	return err
+}
+
+// existingSpool checks that path holds a file before a maintenance command
+// that writes opens it (spool.Open would create a missing or empty file).
+func existingSpool(path string) (os.FileInfo, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() == 0 {
+		return nil, fmt.Errorf("%s: empty file: %w", path, spool.ErrNotSpool)
+	}
+	return fi, nil
+}
+
+// openReadOnly opens a spool for stat and dump: nothing is written.
+func openReadOnly(path string) (*spool.Spool, error) {
+	s, err := spool.OpenReadOnly(path, spool.Options{})
+	return s, inUse(path, err)
+}
+
+// openWritable opens an existing, sound spool for compact and
+// remove-cursor: a damaged file is refused (repair salvages it).
+func openWritable(path string) (*spool.Spool, error) {
+	fi, err := existingSpool(path)
+	if err != nil {
+		return nil, err
+	}
+	o := maintOptions(fi.Size())
+	o.NoSalvage = true
+	s, err := spool.Open(path, o)
+	return s, inUse(path, err)
 }
 
 func spoolStat(args []string, stdout, stderr io.Writer) error {
@@ -64,7 +97,7 @@ func spoolStat(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	s, err := openSpool(*path)
+	s, err := openReadOnly(*path)
 	if err != nil {
 		return err
 	}
@@ -98,66 +131,11 @@ func printSpool(w io.Writer, st agent.SpoolStatus) {
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONSUMER\tSTREAM\tCURSOR\tLAG RECORDS\tLAG\tDROPPED")
 	for _, c := range st.Consumers {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%d\n", c.Consumer, c.Stream, c.Cursor, c.LagRecords,
+		name := c.Consumer
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%d\n", name, c.Stream, c.Cursor, c.LagRecords,
 			(time.Duration(c.LagSeconds) * time.Second).String(), c.Dropped)
 	}
 	tw.Flush()
-}
-
-func spoolDump(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("spool dump", "spool dump [-stream raw] [-after SEQ] [-limit N] -spool FILE", stderr)
-	path := fs.String("spool", defaultSpool, "spool file")
-	stream := fs.String("stream", model.StreamRaw, "stream: raw, downsampled or deadletter")
-	after := fs.Uint64("after", 0, "print records with a higher sequence number")
-	limit := fs.Int("limit", 0, "print at most this many records (0: all)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	s, err := openSpool(*path)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	enc := json.NewEncoder(stdout)
-	n := 0
-	errStop := errors.New("limit reached")
-	err = s.Scan(*stream, *after, func(r spool.Record) error {
-		if *limit > 0 && n >= *limit {
-			return errStop
-		}
-		n++
-		return enc.Encode(dumpLine(r))
-	})
-	if errors.Is(err, errStop) {
-		err = nil
-	}
-	return err
-}
-
-// dumpLine is one JSON line of `spool dump`: the record with its value
-// decoded when the stream's encoding is known.
-func dumpLine(r spool.Record) map[string]any {
-	line := map[string]any{"stream": r.Stream, "seq": r.Seq, "key": r.Key,
-		"time": time.Unix(0, r.Time).UTC().Format(time.RFC3339Nano)}
-	var v any
-	var err error
-	switch r.Stream {
-	case model.StreamRaw:
-		v, err = model.DecodeReading(r.Value)
-	case model.StreamDownsampled:
-		v, err = model.DecodePoint(r.Value)
-	default:
-		if json.Valid(r.Value) {
-			v = json.RawMessage(r.Value)
-		} else {
-			v = r.Value
-		}
-	}
-	if err != nil {
-		line["error"], v = err.Error(), r.Value
-	}
-	line["value"] = v
-	return line
 }
 
 func spoolCompact(args []string, stdout, stderr io.Writer) error {
@@ -166,7 +144,7 @@ func spoolCompact(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	s, err := openSpool(*path)
+	s, err := openWritable(*path)
 	if err != nil {
 		return err
 	}
@@ -181,6 +159,66 @@ func spoolCompact(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: %s -> %s in %v\n", *path, human(before), human(after), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func spoolRepair(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("spool repair", "spool repair -spool FILE", stderr)
+	path := fs.String("spool", defaultSpool, "spool file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	fi, err := existingSpool(*path)
+	if err != nil {
+		return err
+	}
+	rep, err := spool.Repair(*path, maintOptions(fi.Size()))
+	if err != nil {
+		return inUse(*path, err)
+	}
+	printRepair(stdout, *path, rep)
+	return nil
+}
+
+func printRepair(w io.Writer, path string, rep spool.RepairReport) {
+	switch {
+	case rep.Salvaged:
+		fmt.Fprintf(w, "%s: damaged; salvaged into a fresh file: %d records kept, %d lost; damaged original kept at %s\n",
+			path, rep.Kept, rep.Lost, rep.MovedTo)
+	case len(rep.Notes) == 0:
+		fmt.Fprintf(w, "%s: sound, nothing to repair\n", path)
+	default:
+		fmt.Fprintf(w, "%s: repaired in place, %d records lost\n", path, rep.Lost)
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintf(w, "  %s\n", n)
+	}
+}
+
+func spoolRemoveCursor(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("spool remove-cursor", "spool remove-cursor -name CONSUMER -spool FILE", stderr)
+	path := fs.String("spool", defaultSpool, "spool file")
+	name := fs.String("name", "", "consumer whose cursors to remove (all streams)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *name == "" {
+		fmt.Fprintln(stderr, "spool remove-cursor: -name is required")
+		fs.Usage()
+		return errUsage
+	}
+	s, err := openWritable(*path)
+	if err != nil {
+		return err
+	}
+	streams, err := s.RemoveConsumer(*name)
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: removed the cursors of %s on %s\n", *path, *name, strings.Join(streams, ", "))
 	return nil
 }
 

@@ -28,7 +28,7 @@ func demoConfig(env demo.Env, httpAddr string) config.Config {
 	cfg.Uplink.BackoffMax = 2 * time.Second // resume soon after the link returns
 	cfg.Downsample.Window = env.Window
 	cfg.Downsample.AllowedLateness = time.Second
-	cfg.Downsample.IdleClose = env.IdleClose
+	cfg.Downsample.IdleGrace = env.IdleClose
 	cfg.HTTP.Listen = httpAddr
 	return cfg
 }

@@ -1,8 +1,10 @@
 // Command edgespool-sim proves offline resilience on a site: it simulates a
 // fleet of emergency generators publishing over MQTT (run), cuts and
 // degrades the uplink through Toxiproxy (fault), reads the sinks back and
-// reports loss, duplicates and order (verify), and runs the whole story
-// self-contained, in one process, with no outside service (demo).
+// reports loss, duplicates and order (verify), runs the whole story
+// self-contained, in one process, with no outside service (demo), and
+// runs a drill file against a real site: faults on the uplinks, the agent
+// and the broker, and a verdict with a report (drill).
 package main
 
 import (
@@ -24,6 +26,7 @@ commands:
   verify   read Kafka and/or InfluxDB back and check loss, duplicates, order, downsampling
   fault    cut, restore, slow down or flap an uplink through a Toxiproxy server
   demo     self-contained demo: broker, Kafka, agent and a 10 s uplink cut, in one process
+  drill    run a drill file (or quick, soak) against a site: faults, live status, verdict and report
 
 Run "edgespool-sim <command> -h" for the flags of a command.
 `
@@ -46,6 +49,7 @@ var commands = map[string]command{
 	"verify": verifyCmd,
 	"fault":  faultCmd,
 	"demo":   demoCmd,
+	"drill":  drillCmd,
 }
 
 func main() {

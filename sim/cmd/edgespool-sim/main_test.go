@@ -123,3 +123,19 @@ func TestFaultCommands(t *testing.T) {
 		t.Fatalf("cut of a missing proxy: exit %d", code)
 	}
 }
+
+func TestDrillCommandPlanAndUsage(t *testing.T) {
+	if code, _, _ := run(t, "drill"); code != exitUsage {
+		t.Errorf("drill without a file: exit %d", code)
+	}
+	code, out, errOut := run(t, "drill", "-plan", "quick", "-scale", "0.5")
+	if code != exitOK || !strings.Contains(out, "kafka cut 10s") || !strings.Contains(out, "broker-start") {
+		t.Errorf("drill -plan quick: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, _ := run(t, "drill", "-print", "soak"); code != exitOK || !strings.Contains(out, "random:") {
+		t.Errorf("drill -print soak: exit %d", code)
+	}
+	if code, _, errOut := run(t, "drill", "no-such-drill"); code != exitFail || !strings.Contains(errOut, "quick, soak") {
+		t.Errorf("unknown drill: exit %d: %s", code, errOut)
+	}
+}

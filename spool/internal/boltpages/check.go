@@ -1,36 +1,26 @@
-package spool
+package boltpages
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"os"
 )
 
-// checkFile verifies, before bbolt opens the file, the page structure that
+// Check verifies, before bbolt opens the file, the page structure that
 // bbolt walks at open. With NoFreelistSync, bbolt rebuilds its freelist by
 // walking every page of the tree, and reports damage it meets from a
 // goroutine of its own with panic, which no recover can catch; a damaged
 // page met in the opening goroutine leaves the mmap (and so the file lock)
-// behind. So the spool walks the tree itself first, reading the file with
+// behind. So Check walks the tree itself first, reading the file with
 // bounds-checked slices: page ids within the file, each page referenced
 // once, only branch and leaf pages, keys ordered within pages and between
 // parents and children, sound inline buckets. It reads every tree page
 // once, which also warms the page cache for the mmap.
-
-type fileChecker struct {
-	f       *os.File
-	scratch []byte // leaf pages are checked before the next page is read
-	size    int64
-	ps      int64
-	hwm     uint64
-	visited map[uint64]bool
-}
-
-const noFreelist = ^uint64(0)
-
-func checkFile(path string) error {
+//
+// A file that cannot be opened, an empty file and a file without a valid
+// meta page pass: bbolt reports those with errors of its own.
+func Check(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil // bbolt reports it
@@ -40,43 +30,28 @@ func checkFile(path string) error {
 	if err != nil || fi.Size() == 0 {
 		return nil
 	}
-	ps := int64(pageSizeOf(f))
-	c := &fileChecker{f: f, size: fi.Size(), ps: ps, scratch: make([]byte, ps), visited: map[uint64]bool{}}
-	root, freelist, ok := c.meta()
+	m, ok := ReadMeta(f)
 	if !ok {
 		return nil // bbolt refuses the meta pages with an error of its own
 	}
-	if freelist != noFreelist {
-		if err := c.checkFreelist(freelist); err != nil {
+	ps := int64(PageSize(f))
+	c := &fileChecker{f: f, size: fi.Size(), ps: ps, hwm: m.HWM, scratch: make([]byte, ps), visited: map[uint64]bool{}}
+	if m.Freelist != NoFreelist {
+		if err := c.checkFreelist(m.Freelist); err != nil {
 			return err
 		}
 	}
-	_, err = c.page(root, nil, nil)
+	_, err = c.page(m.Root, nil, nil)
 	return err
 }
 
-// meta returns the root page and freelist page of the meta bbolt would use.
-func (c *fileChecker) meta() (root, freelist uint64, ok bool) {
-	var best []byte
-	for i := int64(0); i < 2; i++ {
-		m := make([]byte, 64)
-		if _, err := c.f.ReadAt(m, i*c.ps+pageHeaderSize); err != nil {
-			continue
-		}
-		h := fnv.New64a()
-		h.Write(m[:56])
-		if le.Uint32(m) != boltMagic || le.Uint32(m[4:]) != 2 || le.Uint64(m[56:]) != h.Sum64() {
-			continue
-		}
-		if best == nil || le.Uint64(m[48:]) > le.Uint64(best[48:]) {
-			best = m
-		}
-	}
-	if best == nil {
-		return 0, 0, false
-	}
-	c.hwm = le.Uint64(best[40:])
-	return le.Uint64(best[16:]), le.Uint64(best[32:]), true
+type fileChecker struct {
+	f       *os.File
+	scratch []byte // leaf pages are checked before the next page is read
+	size    int64
+	ps      int64
+	hwm     uint64
+	visited map[uint64]bool
 }
 
 // read returns page id with its overflow pages, after checking its header
@@ -89,10 +64,10 @@ func (c *fileChecker) read(id uint64, want uint16) ([]byte, error) {
 	if _, err := c.f.ReadAt(p, int64(id)*c.ps); err != nil {
 		return nil, fmt.Errorf("page %d: %w", id, err)
 	}
-	ov := uint64(le.Uint32(p[12:]))
-	flags := le.Uint16(p[8:])
-	if le.Uint64(p) != id || flags&want == 0 || ov >= c.hwm-id || int64(id+ov+1)*c.ps > c.size {
-		return nil, fmt.Errorf("page %d: bad header (id %d flags %#x overflow %d)", id, le.Uint64(p), flags, ov)
+	ov := uint64(pageOverflow(p))
+	flags := pageFlags(p)
+	if pageID(p) != id || flags&want == 0 || ov >= c.hwm-id || int64(id+ov+1)*c.ps > c.size {
+		return nil, fmt.Errorf("page %d: bad header (id %d flags %#x overflow %d)", id, LE.Uint64(p), flags, ov)
 	}
 	if int64(ov+1)*c.ps > maxScanSpan {
 		return nil, fmt.Errorf("page %d: %d overflow pages", id, ov)
@@ -108,7 +83,7 @@ func (c *fileChecker) read(id uint64, want uint16) ([]byte, error) {
 		if _, err := c.f.ReadAt(p, int64(id)*c.ps); err != nil {
 			return nil, fmt.Errorf("page %d: %w", id, err)
 		}
-	} else if flags&0x01 != 0 {
+	} else if flags&BranchPageFlag != 0 {
 		p = bytes.Clone(p) // branch pages stay in use while their children are read
 	}
 	return p, nil
@@ -117,11 +92,11 @@ func (c *fileChecker) read(id uint64, want uint16) ([]byte, error) {
 // page checks a branch or leaf page and its subtree; keys must lie in
 // [min, max). It returns the largest key of the subtree.
 func (c *fileChecker) page(id uint64, min, max []byte) ([]byte, error) {
-	p, err := c.read(id, 0x01|leafPageFlag)
+	p, err := c.read(id, BranchPageFlag|LeafPageFlag)
 	if err != nil {
 		return nil, err
 	}
-	if le.Uint16(p[8:])&0x01 != 0 {
+	if pageFlags(p)&BranchPageFlag != 0 {
 		return c.branch(id, p, min, max)
 	}
 	return c.leaf(id, p, min, max, true)
@@ -129,20 +104,20 @@ func (c *fileChecker) page(id uint64, min, max []byte) ([]byte, error) {
 
 // element returns the key (and for leaves the value) of element i.
 func element(p []byte, i int64, leaf bool) (flags uint32, k, v []byte, child uint64, err error) {
-	e := pageHeaderSize + i*leafElemSize
+	e := PageHeaderSize + i*ElemSize
 	n := int64(len(p))
-	if e+leafElemSize > n {
+	if e+ElemSize > n {
 		return 0, nil, nil, 0, errors.New("element beyond page")
 	}
 	if !leaf {
-		pos, ks := int64(le.Uint32(p[e:])), int64(le.Uint32(p[e+4:]))
+		pos, ks := int64(LE.Uint32(p[e:])), int64(LE.Uint32(p[e+4:]))
 		if e+pos+ks > n {
 			return 0, nil, nil, 0, errors.New("branch key beyond page")
 		}
-		return 0, p[e+pos : e+pos+ks], nil, le.Uint64(p[e+8:]), nil
+		return 0, p[e+pos : e+pos+ks], nil, LE.Uint64(p[e+8:]), nil
 	}
-	flags = le.Uint32(p[e:])
-	pos, ks, vs := int64(le.Uint32(p[e+4:])), int64(le.Uint32(p[e+8:])), int64(le.Uint32(p[e+12:]))
+	flags = LE.Uint32(p[e:])
+	pos, ks, vs := int64(LE.Uint32(p[e+4:])), int64(LE.Uint32(p[e+8:])), int64(LE.Uint32(p[e+12:]))
 	if e+pos+ks+vs > n {
 		return 0, nil, nil, 0, errors.New("leaf element beyond page")
 	}
@@ -157,7 +132,7 @@ func keyInRange(k, prev, max []byte, first bool) bool {
 }
 
 func (c *fileChecker) branch(id uint64, p []byte, min, max []byte) ([]byte, error) {
-	count := int64(le.Uint16(p[10:]))
+	count := pageCount(p)
 	running := min
 	var last []byte
 	for i := int64(0); i < count; i++ {
@@ -185,12 +160,12 @@ func (c *fileChecker) branch(id uint64, p []byte, min, max []byte) ([]byte, erro
 // leaf checks a leaf page; buckets found in it are checked too (inline
 // buckets only when nested is allowed: an inline bucket holds no bucket).
 func (c *fileChecker) leaf(id uint64, p []byte, min, max []byte, nested bool) ([]byte, error) {
-	count := int64(le.Uint16(p[10:]))
+	count := pageCount(p)
 	running := min
 	cloned := false
 	for i := int64(0); i < count; i++ {
 		flags, k, v, _, err := element(p, i, true)
-		if err == nil && flags&bucketLeafFlag != 0 && !cloned {
+		if err == nil && flags&BucketLeafFlag != 0 && !cloned {
 			// a sub-bucket's pages are read into the scratch buffer
 			p, cloned = bytes.Clone(p), true
 			running = bytes.Clone(running)
@@ -203,7 +178,7 @@ func (c *fileChecker) leaf(id uint64, p []byte, min, max []byte, nested bool) ([
 			return nil, fmt.Errorf("leaf page %d: key %d out of order", id, i)
 		}
 		running = k
-		if flags&bucketLeafFlag == 0 {
+		if flags&BucketLeafFlag == 0 {
 			continue
 		}
 		if err := c.bucket(id, v, nested); err != nil {
@@ -215,15 +190,15 @@ func (c *fileChecker) leaf(id uint64, p []byte, min, max []byte, nested bool) ([
 
 // bucket checks a bucket value: a header, then a root page or an inline page.
 func (c *fileChecker) bucket(id uint64, v []byte, nested bool) error {
-	if !nested || len(v) < 16 {
+	if !nested || len(v) < BucketHeaderSize {
 		return fmt.Errorf("leaf page %d: bad bucket value", id)
 	}
-	if root := le.Uint64(v); root != 0 {
+	if root := LE.Uint64(v); root != 0 {
 		_, err := c.page(root, nil, nil)
 		return err
 	}
-	inline := v[16:]
-	if len(inline) < pageHeaderSize || le.Uint16(inline[8:])&leafPageFlag == 0 {
+	inline := v[BucketHeaderSize:]
+	if len(inline) < PageHeaderSize || pageFlags(inline)&LeafPageFlag == 0 {
 		return fmt.Errorf("leaf page %d: bad inline bucket", id)
 	}
 	_, err := c.leaf(id, inline, nil, nil, false)
@@ -232,16 +207,16 @@ func (c *fileChecker) bucket(id uint64, v []byte, nested bool) error {
 
 // checkFreelist checks a synced freelist page (files of other writers).
 func (c *fileChecker) checkFreelist(id uint64) error {
-	p, err := c.read(id, 0x10)
+	p, err := c.read(id, FreelistPageFlag)
 	if err != nil {
 		return fmt.Errorf("freelist: %w", err)
 	}
-	count, off := int64(le.Uint16(p[10:])), int64(pageHeaderSize)
+	count, off := pageCount(p), int64(PageHeaderSize)
 	if count == 0xFFFF {
-		if len(p) < pageHeaderSize+8 {
+		if len(p) < PageHeaderSize+8 {
 			return errors.New("freelist: short page")
 		}
-		count, off = int64(le.Uint64(p[pageHeaderSize:])), pageHeaderSize+8
+		count, off = int64(LE.Uint64(p[PageHeaderSize:])), PageHeaderSize+8
 	}
 	if count < 0 || off+count*8 > int64(len(p)) {
 		return errors.New("freelist: count beyond page")

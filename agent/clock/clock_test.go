@@ -1,0 +1,46 @@
+package clock
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestFakeFiresOnlyWhenDue(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	f := NewFake(t0)
+	a, b := f.After(time.Second), f.After(3*time.Second)
+	f.Advance(2 * time.Second)
+	select {
+	case got := <-a:
+		if !got.Equal(t0.Add(2 * time.Second)) {
+			t.Fatalf("fired at %v", got)
+		}
+	default:
+		t.Fatal("due waiter did not fire")
+	}
+	select {
+	case <-b:
+		t.Fatal("waiter fired early")
+	default:
+	}
+	if f.Waiters() != 1 {
+		t.Fatalf("waiters %d", f.Waiters())
+	}
+	f.Advance(time.Second)
+	<-b
+	if !f.Now().Equal(t0.Add(3 * time.Second)) {
+		t.Fatalf("now %v", f.Now())
+	}
+}
+
+func TestSleepReturnsOnCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Sleep(ctx, NewFake(time.Time{}), time.Hour); err == nil {
+		t.Fatal("Sleep ignored the cancelled context")
+	}
+	if err := Sleep(context.Background(), nil, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,5 @@
+package intake
+
+// WithDefaults returns o with every zero field set to its default, as New
+// applies them. The agent's configuration takes its defaults from here.
+func (o Options) WithDefaults() Options { return o.withDefaults() }

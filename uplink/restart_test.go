@@ -1,0 +1,150 @@
+package uplink
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/edgespool/edgespool/agent/model"
+	"github.com/edgespool/edgespool/sim/testenv"
+	"github.com/edgespool/edgespool/spool"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// restartRig is a real spool drained into kfake by raw forwarders that
+// are started, "crashed" and started again.
+type restartRig struct {
+	t  *testing.T
+	k  *testenv.KafkaCluster
+	sp *spool.Spool
+	m  *Metrics
+}
+
+func newRestartRig(t *testing.T) *restartRig {
+	k := testenv.Kafka(t)
+	if _, err := kadm.NewClient(k.Client(t)).CreateTopics(context.Background(), 3, 1, nil, DefaultRawTopic); err != nil {
+		t.Fatal(err)
+	}
+	sp, err := spool.Open(filepath.Join(t.TempDir(), "spool.db"), spool.Options{NoSync: true,
+		Consumers: map[string][]string{model.StreamRaw: {"kafka/raw"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() })
+	return &restartRig{t: t, k: k, sp: sp, m: NewMetrics(nil)}
+}
+
+func (r *restartRig) sink() *Kafka {
+	s, err := NewKafka(KafkaOptions{Brokers: r.k.Addrs, BatchRecords: 200})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// drain runs a forwarder on a new sink until the cursor reaches the head.
+func (r *restartRig) drain() *Forwarder {
+	f := newFwd(r.t, r.sp, r.sink(), ForwarderOptions{Stream: model.StreamRaw, Metrics: r.m})
+	stop := start(r.t, f)
+	head := r.sp.Stats().Streams[model.StreamRaw].LastSeq
+	waitFor(r.t, "drain", func() bool { seq, _, _ := r.sp.Cursor("kafka/raw", "raw"); return seq >= head })
+	if err := stop(); err != nil {
+		r.t.Fatal(err)
+	}
+	return f
+}
+
+// sendUnacked appends recs and sends the first n of them as a run would
+// that crashed before committing its cursor.
+func (r *restartRig) sendUnacked(recs []spool.Record, n int) {
+	if err := r.sp.Append(context.Background(), recs); err != nil {
+		r.t.Fatal(err)
+	}
+	seq, _, _ := r.sp.Cursor("kafka/raw", "raw")
+	b, err := r.sp.ReadAfter(model.StreamRaw, seq, n)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	msgs := make([]Message, len(b.Records))
+	for i, rec := range b.Records {
+		msgs[i] = Message(rec)
+	}
+	if err := r.sink().Send(context.Background(), msgs); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// copies counts the Kafka records of each identity.
+func (r *restartRig) copies() map[string]int {
+	n := map[string]int{}
+	for _, rec := range r.k.Consume(r.t, DefaultRawTopic) {
+		n[header(rec, HeaderID)]++
+	}
+	return n
+}
+
+// otherGateway writes records of another gateway's generators, with their
+// own identities, into the same topic.
+func (r *restartRig) otherGateway(n int) {
+	cl := r.k.Client(r.t, kgo.DefaultProduceTopic(DefaultRawTopic))
+	for i := range n {
+		rec := &kgo.Record{Key: []byte("elsewhere"), Value: []byte("{}"),
+			Headers: []kgo.RecordHeader{{Key: HeaderID, Value: []byte("elsewhere/seq/" + string(rune('a'+i%26)))}}}
+		if err := cl.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+}
+
+func TestKafkaRestartSkipsRecordsAlreadyWritten(t *testing.T) {
+	r := newRestartRig(t)
+	recs := rawRecords(2000, 20)
+	if err := r.sp.Append(context.Background(), recs[:1000]); err != nil {
+		t.Fatal(err)
+	}
+	r.drain()
+	r.otherGateway(50)
+	r.sendUnacked(recs[1000:], 700) // 700 of 1000 sent, the cursor still at 1000
+	r.otherGateway(50)
+	f := r.drain()
+	copies := r.copies()
+	for _, rec := range recs {
+		id, _ := idOf(Message(rec))
+		if copies[id] != 1 {
+			t.Fatalf("%s: %d copies in Kafka, want 1", id, copies[id])
+		}
+	}
+	if got := metricValue(t, r.m.skipped.WithLabelValues("kafka", "raw")); got != 700 {
+		t.Errorf("already delivered = %v, want 700", got)
+	}
+	if st := f.Status(); st.Sent != 300 {
+		t.Errorf("sent %d after the restart, want the 300 not yet in Kafka", st.Sent)
+	}
+}
+
+func TestKafkaRestartLookupFailureSendsAndCounts(t *testing.T) {
+	r := newRestartRig(t)
+	recs := rawRecords(600, 6)
+	if err := r.sp.Append(context.Background(), recs[:100]); err != nil {
+		t.Fatal(err)
+	}
+	r.drain()
+	r.sendUnacked(recs[100:], 500)
+	// Stored positions the check cannot use: it fails.
+	if err := r.sp.Commit("kafka/raw", "raw", 100, []byte("not positions"), nil); err != nil {
+		t.Fatal(err)
+	}
+	r.drain()
+	if got := metricValue(t, r.m.unchecked.WithLabelValues("kafka", "raw")); got != 500 {
+		t.Errorf("unchecked resends = %v, want 500", got)
+	}
+	dup := 0
+	for _, n := range r.copies() {
+		dup += n - 1
+	}
+	if dup != 500 {
+		t.Errorf("%d duplicates, want the 500 counted as unchecked", dup)
+	}
+}
