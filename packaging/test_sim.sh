@@ -29,7 +29,8 @@ sim_deb_metadata() { # deb debarch
 		assert_eq "$(dpkg-deb -f "$f" Breaks)" "edgespool (<< $VERSION)" Breaks &&
 		dpkg-deb -c "$f" | tee "$WORK/sim-contents" || return 1
 	for p in ./usr/bin/edgespool-sim ./usr/share/doc/edgespool-sim/copyright \
-		./usr/share/doc/edgespool-sim/changelog.Debian.gz; do
+		./usr/share/doc/edgespool-sim/changelog.Debian.gz \
+		./usr/share/doc/edgespool-sim/examples/quick.yaml ./usr/share/doc/edgespool-sim/examples/soak.yaml; do
 		grep -q " $p\$" "$WORK/sim-contents" || { echo "missing $p"; return 1; }
 	done
 	grep -q '^-rwxr-xr-x root/root .* ./usr/bin/edgespool-sim$' "$WORK/sim-contents" || { echo "binary mode"; return 1; }
@@ -43,7 +44,8 @@ sim_rpm_metadata() { # rpm arch
 	assert_eq "$(rpm -qp --qf '%{NAME} %{ARCH}' "$f")" "$SIM_PKG $2" "name/arch" &&
 		assert_eq "$(rpm -qp --qf '%{VERSION}-%{RELEASE}' "$f")" "$VERSION-1" version &&
 		rpm -qlp "$f" | tee "$WORK/sim-rpmfiles" || return 1
-	for p in "$SIM_BIN" /usr/share/licenses/edgespool-sim/copyright; do
+	for p in "$SIM_BIN" /usr/share/licenses/edgespool-sim/copyright \
+		/usr/share/doc/edgespool-sim/examples/quick.yaml /usr/share/doc/edgespool-sim/examples/soak.yaml; do
 		grep -qx "$p" "$WORK/sim-rpmfiles" || { echo "missing $p"; return 1; }
 	done
 	! grep -E 'systemd|^/etc/|^/usr/bin/edgespool$' "$WORK/sim-rpmfiles" || { echo "agent files in the sim package"; return 1; }
