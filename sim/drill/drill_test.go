@@ -106,7 +106,7 @@ downsample:
   enabled: true
   window: %s
   allowed_lateness: 500ms
-  idle_close: 2s
+  idle_grace: 2s
 http:
   listen: %s
 `, s.broker.URL, filepath.Join(s.dir, "spool.db"), s.kafka.Addrs[0], verify.DefaultRawTopic, verify.DefaultDownTopic,
