@@ -29,7 +29,7 @@ import (
 // in a third); 200 with 4 parallel requests was worse than 500 with 2.
 const MinParallelPoints = 250
 
-// Default InfluxDB buckets (seed spec section 3 and 4).
+// Default InfluxDB buckets (the reference pipeline).
 const (
 	DefaultRawBucket         = "kafka"
 	DefaultDownsampledBucket = "kafka_downsampled"
