@@ -18,11 +18,9 @@ import (
 
 // DefaultCommitMaxDelay is spool.commit_max_delay's default: a group
 // commit waits up to 10 ms for more records, so that at high rates there
-// are about 100 commits a second instead of one after another. Measured at
-// 20,000 readings/s (agent/e2e BenchmarkLiveLatency, medians of 7 against
-// 0): 5 % less agent CPU and lower latency (p50 to Kafka 82 -> 66 ms, to
-// InfluxDB 163 -> 103 ms), since each commit wakes the four forwarders and
-// the downsample and so sets their batch sizes.
+// are at most about 100 commits a second instead of one after another:
+// each commit wakes the forwarders and the downsample and so sets their
+// batch sizes (the measurement is in agent/e2e/BENCHMARKS.md).
 const DefaultCommitMaxDelay = 10 * time.Millisecond
 
 // Config is the whole file.
@@ -35,6 +33,7 @@ type Config struct {
 	Downsample Downsample `yaml:"downsample"`
 	HTTP       HTTP       `yaml:"http"`
 	Log        Log        `yaml:"log"`
+	Broker     Broker     `yaml:"broker"`
 }
 
 // TLS is a client TLS setup, shared by MQTT, Kafka and InfluxDB.
@@ -192,7 +191,8 @@ func Default() Config {
 			AlarmTopic: "emergency_generator/{generatorID}/alarm", AlarmRetain: true,
 			Alarm: AlarmRule{Field: string(rule.Field), Op: string(rule.Op), Threshold: rule.Threshold,
 				On: rule.Label, Off: ds.DefaultLabel}},
-		HTTP: HTTP{Listen: "127.0.0.1:9273"},
-		Log:  Log{Level: "info", Format: "text"},
+		HTTP:   HTTP{Listen: "127.0.0.1:9273"},
+		Log:    Log{Level: "info", Format: "text"},
+		Broker: DefaultBroker(),
 	}
 }

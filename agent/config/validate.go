@@ -53,6 +53,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.Log.validate(&p)
+	c.validateBroker(&p)
 	return errors.Join(p...)
 }
 

@@ -193,6 +193,13 @@ func TestDrillQuick(t *testing.T) {
 	if cut := v.Steps[1]; cut.MaxBacklog == 0 || cut.DrainAfter < 0 {
 		t.Errorf("kafka cut step: max backlog %d, drained after %v: the cut did not show in the agent's backlog", cut.MaxBacklog, cut.DrainAfter)
 	}
+	var spooled uint64
+	for _, s := range rec.Samples {
+		spooled = max(spooled, s.Spooled)
+	}
+	if spooled == 0 {
+		t.Errorf("no sample read the raw stream's last seq from the agent's /status")
+	}
 	checkMeta(t, rec, d)
 	html, err := os.ReadFile(filepath.Join(dir, ReportFile))
 	if err != nil {
