@@ -157,7 +157,7 @@ func (r *runner) exercise(ctx context.Context, rec *Record) error {
 	for _, p := range pubs {
 		republished += p.(*fleet.MQTTPublisher).Stats().Republished
 	}
-	r.note("publishing done", fmt.Sprintf("%d messages published again by the simulator (not acknowledged in time)", republished))
+	r.note("publishing done", fmt.Sprintf("%d messages sent again by the simulator (after a reconnect or an acknowledgement timeout)", republished))
 	if err := errors.Join(runErr, lw.Flush()); err != nil || ctx.Err() != nil {
 		return errors.Join(err, ctx.Err())
 	}
