@@ -61,7 +61,12 @@ func (p powerCut) run(t *testing.T, url string, cut, restore func()) (verify.Exp
 // SIGKILLed at random moments 20 times while 100 devices publish at QoS 1
 // and the uplinks drain, and restarted each time. Every reading a device
 // saw acknowledged must reach Kafka and InfluxDB (which are fed only from
-// the spool), in order per generator.
+// the spool), and each generator's readings must stay in one Kafka
+// partition in publish order. The devices resend what was not
+// acknowledged, in order, before anything new, so a reading out of order
+// there was reordered by the agent; replays (the device's resends, the
+// uplink's after a kill) are duplicates the verifier tells apart, not
+// reorders.
 func TestPowerCutBrokerMode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("power-cut test: about two minutes")
@@ -82,14 +87,17 @@ func TestPowerCutBrokerMode(t *testing.T) {
 	if st.missing > 0 || st.unknown > 0 {
 		t.Errorf("%d acknowledged readings missing, %d unknown readings in the sinks", st.missing, st.unknown)
 	}
+	for _, r := range rep.Raw {
+		if r.OutOfOrder > 0 || len(r.Split) > 0 {
+			t.Errorf("%s: %d readings out of order per generator (e.g. %v), %d generators split across partitions",
+				r.Sink, r.OutOfOrder, r.Examples["out_of_order"], len(r.Split))
+		}
+	}
 }
 
 // waitNoLoss reads the sinks back until no acknowledged reading is missing
-// from either, or timeout; it returns the last report. The downsample and
-// order checks of the verifier are reported, not required: a device
-// resends after a reconnect while new readings already go out (paho), so
-// the order the agent receives differs from the publish order, and those
-// late readings miss their closed windows.
+// from either, or timeout; it returns the last report for the caller to
+// judge (the Mosquitto baseline loses readings: it only reports them).
 func (e *env) waitNoLoss(tb testing.TB, exp verify.Expect, timeout time.Duration) verify.Report {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)
@@ -108,16 +116,15 @@ func (e *env) waitNoLoss(tb testing.TB, exp verify.Expect, timeout time.Duration
 	}
 }
 
-type losses struct{ missing, unknown, outOfOrder uint64 }
+type losses struct{ missing, unknown uint64 }
 
 // lossStats sums missing and unknown readings over both sinks' raw
-// reports, and takes the larger out-of-order count.
+// reports.
 func lossStats(rep verify.Report) losses {
 	var l losses
 	for _, r := range rep.Raw {
 		l.missing += r.Missing
 		l.unknown += uint64(r.Unknown)
-		l.outOfOrder = max(l.outOfOrder, uint64(r.OutOfOrder))
 	}
 	return l
 }
