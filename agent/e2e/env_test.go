@@ -95,7 +95,9 @@ type agentOptions struct {
 	CommitMaxDelay string
 	// SpoolMaxBytes is spool.max_bytes ("": the agent's default).
 	SpoolMaxBytes string
-	LogLevel      string // default info
+	// Compression is kafka.compression ("": the agent's default).
+	Compression string
+	LogLevel    string // default info
 	// InfluxURL replaces the InfluxDB URL (default: the server, or its
 	// proxy in a proxied env).
 	InfluxURL string
@@ -144,6 +146,9 @@ func (e *env) newAgent(tb testing.TB, o agentOptions) *agentProc {
 	if o.Batch > 0 {
 		kafkaBatch = fmt.Sprintf("  batch_max_records: %d\n", o.Batch)
 		influxBatch = fmt.Sprintf("  batch_max_points: %d\n", o.Batch)
+	}
+	if o.Compression != "" {
+		kafkaBatch += "  compression: " + o.Compression + "\n"
 	}
 	dir := tb.TempDir()
 	a := &agentProc{tb: tb, dir: dir, cfgPath: filepath.Join(dir, "edgespool.yaml"),
