@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/edgespool/edgespool/agent/config"
 	"github.com/edgespool/edgespool/agent/intake"
 	"github.com/edgespool/edgespool/agent/model"
@@ -24,6 +26,7 @@ import (
 type benchTarget struct {
 	url string
 	sp  *spool.Spool
+	reg *prometheus.Registry // the embedded broker's metrics; nil for Mosquitto
 }
 
 // openBenchSpool opens a spool with the agent's commit defaults (fsync on).
@@ -51,9 +54,10 @@ func embeddedTarget(b *testing.B) benchTarget {
 	if err := in.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	_, url := startBroker(b, in, Options{AllowAnonymous: true, Forward: true})
+	reg := prometheus.NewRegistry()
+	_, url := startBroker(b, in, Options{AllowAnonymous: true, Forward: true, Registerer: reg})
 	stopIntake(b, in) // registered after the broker's cleanup: runs before it
-	return benchTarget{url: url, sp: sp}
+	return benchTarget{url: url, sp: sp, reg: reg}
 }
 
 func mosquittoTarget(b *testing.B) benchTarget {
@@ -201,8 +205,39 @@ func BenchmarkPubackLatency(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(lat.quantile(0.5).Microseconds())/1000, "p50-puback-ms")
 			b.ReportMetric(float64(lat.quantile(0.99).Microseconds())/1000, "p99-puback-ms")
+			if t.reg != nil { // the broker's own share: arrival to PUBACK written
+				b.ReportMetric(histQuantile(b, t.reg, "edgespool_broker_puback_seconds", 0.5)*1000, "broker-p50-ms")
+				b.ReportMetric(histQuantile(b, t.reg, "edgespool_broker_puback_seconds", 0.99)*1000, "broker-p99-ms")
+			}
 		})
 	}
+}
+
+// histQuantile estimates quantile q of a histogram in reg, interpolating
+// linearly inside the bucket that holds it.
+func histQuantile(b *testing.B, reg *prometheus.Registry, name string, q float64) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name || len(mf.GetMetric()) == 0 {
+			continue
+		}
+		h := mf.GetMetric()[0].GetHistogram()
+		rank := q * float64(h.GetSampleCount())
+		lower, below := 0.0, 0.0
+		for _, bk := range h.GetBucket() {
+			n := float64(bk.GetCumulativeCount())
+			if n >= rank && n > below {
+				return lower + (bk.GetUpperBound()-lower)*(rank-below)/(n-below)
+			}
+			lower, below = bk.GetUpperBound(), n
+		}
+		return lower // beyond the last bucket
+	}
+	b.Fatalf("no histogram %s", name)
+	return 0
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
