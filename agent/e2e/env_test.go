@@ -97,6 +97,8 @@ type agentOptions struct {
 	// InfluxURL replaces the InfluxDB URL (default: the server, or its
 	// proxy in a proxied env).
 	InfluxURL string
+	// Extra is YAML appended to the configuration (top-level keys).
+	Extra string
 }
 
 // agentProc is the edgespool binary running as a child process with a
@@ -172,6 +174,7 @@ log:
   level: %s
 `, e.broker.URL, filepath.Join(dir, "spool.db"), commitDelay, e.kafka.Addrs[0], verify.DefaultRawTopic, verify.DefaultDownTopic,
 		kafkaBatch, influxURL, verify.DefaultRawDB, verify.DefaultDownDB, influxBatch, o.Window, a.httpAddr, o.LogLevel)
+	conf += o.Extra
 	if err := os.WriteFile(a.cfgPath, []byte(conf), 0o644); err != nil {
 		tb.Fatal(err)
 	}
