@@ -67,8 +67,8 @@ func (a *Agent) uplinkStage() ([]named, error) {
 		for _, stream := range forwardedStreams {
 			f, err := uplink.NewForwarder(log, s, uplink.ForwarderOptions{Stream: stream,
 				Consumer: forwarderConsumer(s.Name(), stream), Link: link,
-				Backoff: a.backoffOptions(),
-				Head:    head, Logger: a.log.With("component", "forwarder"), Metrics: m})
+				Backoff: a.backoffOptions(), BatchBytes: a.batchBytes(),
+				Head: head, Logger: a.log.With("component", "forwarder"), Metrics: m})
 			if err != nil {
 				u.closeSinks()
 				return nil, err

@@ -124,6 +124,9 @@ func (a *Agent) influxOptions() uplink.InfluxOptions {
 		TLS: tlsOptions(i.TLS), Logger: a.log.With("component", "influx")}
 }
 
+// batchBytes is the forwarders' byte bound per batch.
+func (a *Agent) batchBytes() int { return int(a.cfg.Uplink.MaxBatchBytes) }
+
 func (a *Agent) backoffOptions() uplink.BackoffOptions {
 	return uplink.BackoffOptions{Min: a.cfg.Uplink.BackoffMin, Max: a.cfg.Uplink.BackoffMax}
 }

@@ -49,7 +49,11 @@ type ForwarderOptions struct {
 	// backlog (default: true for model.StreamDownsampled).
 	Priority *bool
 	// BatchRecords and BatchBytes bound one batch (records, spooled
-	// payload bytes). Defaults: the sink's BatchLimits, else 5000 and 8 MiB.
+	// payload bytes; a single larger record still goes alone). Defaults:
+	// the sink's BatchLimits, else 5000 and DefaultBatchBytes. The bytes
+	// bound the memory a batch takes while it is sent: encoded as JSON or
+	// line protocol, with the sink's structures, a record takes several
+	// times its spooled size.
 	BatchRecords, BatchBytes int
 	// SendTimeout bounds one Send (default 60s); a send that times out is
 	// retried like a network error.
@@ -112,6 +116,12 @@ type Forwarder struct {
 	errs                                           *prometheus.CounterVec
 
 	dl letterSummary // dead letters of the batch being delivered, logged once
+	// msgs is the message slice of the batch being delivered, reused (sinks
+	// do not keep it past Send).
+	msgs []Message
+	// recBytes is the mean spooled size of the records of the last batch,
+	// to read about BatchBytes worth of records.
+	recBytes int
 	// found are the identities of records the sink held on start, not to
 	// be sent again; checked up to seq checkUntil.
 	found      map[string]bool
@@ -163,7 +173,7 @@ func forwarderDefaults(sink Sink, o ForwarderOptions) ForwarderOptions {
 		setDefault(&o.BatchBytes, lim.BatchLimits().Bytes)
 	}
 	setDefault(&o.BatchRecords, 5000)
-	setDefault(&o.BatchBytes, 8<<20)
+	setDefault(&o.BatchBytes, DefaultBatchBytes)
 	setDefault(&o.SendTimeout, 60*time.Second)
 	setDefault(&o.StopGrace, 2*time.Second)
 	setDefault(&o.DeadLetterStream, model.StreamDeadLetter)
@@ -263,9 +273,10 @@ func (f *Forwarder) step(ctx context.Context, after uint64) (uint64, error) {
 // other than a closed spool.
 func (f *Forwarder) read(ctx context.Context, after uint64) (spool.Batch, error) {
 	for {
-		b, err := f.log.ReadFor(f.o.Consumer, f.o.Stream, after, f.o.BatchRecords)
+		b, err := f.log.ReadFor(f.o.Consumer, f.o.Stream, after, f.readMax())
 		if err == nil {
 			b.Records = cutBytes(b.Records, f.o.BatchBytes)
+			f.noteSizes(b.Records)
 			return b, nil
 		}
 		if errors.Is(err, spool.ErrClosed) {
@@ -276,6 +287,30 @@ func (f *Forwarder) read(ctx context.Context, after uint64) (spool.Batch, error)
 			return b, nil
 		}
 	}
+}
+
+// readMax is how many records to read: BatchRecords, but no more than
+// BatchBytes holds at the mean size of the last batch's records (plus a
+// quarter, so that a batch of slightly smaller records still fills up;
+// cutBytes then keeps the bound).
+func (f *Forwarder) readMax() int {
+	if f.recBytes == 0 {
+		return f.o.BatchRecords
+	}
+	n := f.o.BatchBytes / f.recBytes
+	return max(1, min(f.o.BatchRecords, n+n/4))
+}
+
+// noteSizes records the mean payload size of recs for readMax.
+func (f *Forwarder) noteSizes(recs []spool.Record) {
+	if len(recs) == 0 {
+		return
+	}
+	n := 0
+	for _, r := range recs {
+		n += len(r.Value)
+	}
+	f.recBytes = max(1, n/len(recs))
 }
 
 // cutBytes keeps the longest prefix of recs within maxBytes of payload
@@ -343,11 +378,15 @@ func (f *Forwarder) setBacklog(failing bool) {
 // deliver sends recs until the sink confirmed every record or a rejected
 // record went to the dead-letter stream. It returns only ctx's error.
 func (f *Forwarder) deliver(ctx context.Context, recs []spool.Record) error {
-	msgs := make([]Message, len(recs))
-	for i, r := range recs {
-		msgs[i] = Message(r)
+	msgs := f.msgs[:0]
+	for _, r := range recs {
+		msgs = append(msgs, Message(r))
 	}
-	defer f.reportDeadLetters()
+	f.msgs = msgs
+	defer func() {
+		clear(msgs) // let the batch's payloads go
+		f.reportDeadLetters()
+	}()
 	return f.sendAll(ctx, msgs)
 }
 

@@ -25,6 +25,9 @@ import (
 // the downsample and so sets their batch sizes.
 const DefaultCommitMaxDelay = 10 * time.Millisecond
 
+// DefaultMemoryLimit is memory_limit's default.
+const DefaultMemoryLimit = 0
+
 // Config is the whole file.
 type Config struct {
 	MQTT       MQTT       `yaml:"mqtt"`
@@ -35,6 +38,10 @@ type Config struct {
 	Downsample Downsample `yaml:"downsample"`
 	HTTP       HTTP       `yaml:"http"`
 	Log        Log        `yaml:"log"`
+	// MemoryLimit is the Go runtime's soft memory limit
+	// (runtime/debug.SetMemoryLimit); 0 leaves the runtime's (GOMEMLIMIT
+	// from the environment, else none).
+	MemoryLimit ByteSize `yaml:"memory_limit"`
 }
 
 // TLS is a client TLS setup, shared by MQTT, Kafka and InfluxDB.
@@ -119,6 +126,9 @@ type Uplink struct {
 	BackoffMin   time.Duration `yaml:"backoff_min"`
 	BackoffMax   time.Duration `yaml:"backoff_max"`
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// MaxBatchBytes bounds the spooled payload bytes of one forwarder
+	// batch.
+	MaxBatchBytes ByteSize `yaml:"max_batch_bytes"`
 }
 
 // AlarmRule is one alarm: label On when `field op threshold` holds, else Off.
@@ -186,13 +196,15 @@ func Default() Config {
 		InfluxDB: InfluxDB{URL: "http://127.0.0.1:8086", RawBucket: uplink.DefaultRawBucket,
 			DownsampledBucket: uplink.DefaultDownsampledBucket, BatchMaxPoints: influx.BatchPoints,
 			ParallelWrites: influx.Parallel, Gzip: true},
-		Uplink: Uplink{BackoffMin: backoff.Min, BackoffMax: backoff.Max, DrainTimeout: 10 * time.Second},
+		Uplink: Uplink{BackoffMin: backoff.Min, BackoffMax: backoff.Max, DrainTimeout: 10 * time.Second,
+			MaxBatchBytes: uplink.DefaultBatchBytes},
 		Downsample: Downsample{Enabled: true, Window: ds.Window, AllowedLateness: ds.Lateness,
 			IdleGrace: ds.IdleGrace, Retention: ds.Retention, Region: ds.Region,
 			AlarmTopic: "emergency_generator/{generatorID}/alarm", AlarmRetain: true,
 			Alarm: AlarmRule{Field: string(rule.Field), Op: string(rule.Op), Threshold: rule.Threshold,
 				On: rule.Label, Off: ds.DefaultLabel}},
-		HTTP: HTTP{Listen: "127.0.0.1:9273"},
-		Log:  Log{Level: "info", Format: "text"},
+		HTTP:        HTTP{Listen: "127.0.0.1:9273"},
+		Log:         Log{Level: "info", Format: "text"},
+		MemoryLimit: DefaultMemoryLimit,
 	}
 }
