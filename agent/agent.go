@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,7 +81,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Lock()
 	a.started = time.Now()
 	a.mu.Unlock()
-	applyMemoryLimit(a.cfg.MemoryLimit, a.log)
+	defer debug.SetMemoryLimit(applyMemoryLimit(a.cfg.MemoryLimit, a.log))
 	r := newRunner(ctx, a.log)
 	err := r.start(a.stages())
 	if err == nil {

@@ -25,8 +25,11 @@ import (
 // the downsample and so sets their batch sizes.
 const DefaultCommitMaxDelay = 10 * time.Millisecond
 
-// DefaultMemoryLimit is memory_limit's default.
-const DefaultMemoryLimit = 0
+// DefaultMemoryLimit is memory_limit's default: well above what the agent
+// holds live and while it drains a backlog at full speed, so that it costs
+// no CPU there, and low enough that a gateway with 256 MB of memory keeps
+// room for the system, the broker and the spool file's page cache.
+const DefaultMemoryLimit = 64 << 20
 
 // Config is the whole file.
 type Config struct {
