@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/edgespool/edgespool/agent/broker"
 	"github.com/edgespool/edgespool/agent/buildinfo"
 	"github.com/edgespool/edgespool/agent/config"
 	"github.com/edgespool/edgespool/agent/httpapi"
@@ -40,6 +41,7 @@ type Agent struct {
 	in       *intake.Intake
 	fwds     []*uplink.Forwarder
 	http     *httpapi.Server
+	broker   *broker.Broker // broker mode only
 }
 
 // New prepares an agent; Run starts it.
@@ -60,9 +62,22 @@ func (a *Agent) SetNotifier(n Notifier) { a.notifier = n }
 func (a *Agent) Registry() *prometheus.Registry { return a.reg }
 
 // stages are the parts of the agent in start order, outputs before inputs;
-// they stop in the reverse order. A new part (an embedded broker, before
-// the MQTT session) is one more entry.
+// they stop in the reverse order. Broker mode replaces the MQTT session
+// with the embedded broker, and starts its listeners only after the intake
+// (see the package doc).
 func (a *Agent) stages() []stage {
+	if a.cfg.Broker.Enabled() {
+		return []stage{
+			{"spool", a.spoolStage},
+			{"http", a.observeStage},
+			{"uplinks", a.uplinkStage},
+			{"broker", a.brokerStage},
+			{"downsample", a.downsampleStage},
+			{"intake", a.intakeStage},
+			{"broker listeners", a.listenStage},
+			{"supervisor", a.superviseStage},
+		}
+	}
 	return []stage{
 		{"spool", a.spoolStage},
 		{"http", a.observeStage},
@@ -85,8 +100,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	r := newRunner(ctx, a.log)
 	err := r.start(a.stages())
 	if err == nil {
-		a.log.Info("edgespool running", "spool", a.cfg.Spool.Path, "broker", config.RedactURL(a.cfg.MQTT.Broker),
-			"sinks", len(a.enabledSinks()))
+		a.logRunning()
 		<-r.failed.Done()
 	}
 	a.notify(StateStopping)
@@ -152,19 +166,23 @@ func (a *Agent) sessionStage() ([]named, error) {
 	})}}, nil
 }
 
-// intakeStage seeds the duplicate detection and starts taking messages. At
-// stop the intake stops taking messages and flushes its last group commit,
-// acknowledging what is durable.
+// intakeStage seeds the duplicate detection and starts taking messages:
+// the commit loop runs (and, subscribing, the connection starts) before the
+// next stage begins, so that the broker listeners of broker mode only
+// accept devices once their PUBLISHes can be committed. At stop the intake
+// stops taking messages and flushes its last group commit, acknowledging
+// what is durable.
 func (a *Agent) intakeStage() ([]named, error) {
 	n, err := seedIntake(a.sp, a.in)
 	if err != nil {
 		return nil, fmt.Errorf("seed duplicate detection: %w", err)
 	}
 	a.log.Debug("duplicate detection seeded from the spool", "readings", n)
+	// The intake outlives its stage's context: Drain ends it.
+	if err := a.in.Start(context.Background()); err != nil {
+		return nil, err
+	}
 	return []named{{"intake", RunFunc(func(ctx context.Context) error {
-		if err := a.in.Start(context.WithoutCancel(ctx)); err != nil {
-			return err
-		}
 		<-ctx.Done()
 		flush, cancel := context.WithTimeout(context.Background(), intakeFlushTimeout)
 		defer cancel()

@@ -34,13 +34,24 @@ type AlarmStatus struct {
 	Pending     []string `json:"unconfirmed_generators"`
 }
 
+// alarmBus is the local broker as the alarm publisher uses it: the site's
+// (over the intake's MQTT session, pahoBus) or the embedded one
+// (in-process, brokerBus).
+type alarmBus interface {
+	// watch calls echo with the payload of each message on topic (the
+	// retained one too) until stop is called.
+	watch(ctx context.Context, topic string, echo func(payload []byte)) (stop func(), err error)
+	// publish publishes at QoS 1 and returns once the broker took it.
+	publish(ctx context.Context, topic string, payload []byte, retain bool) error
+}
+
 // alarmPublisher publishes alarm state changes as QoS 1 messages (retained
-// by default) on the local broker over the intake's MQTT session, and
-// confirms each one: it subscribes to the alarm's own topic first and
-// waits until its payload comes back. An alarm not seen back within the
-// publish timeout is an error, so the engine retries it with backoff.
+// by default) on the local broker, and confirms each one: it watches the
+// alarm's own topic first and waits until its payload comes back. An
+// alarm not seen back within the publish timeout is an error, so the
+// engine retries it with backoff.
 type alarmPublisher struct {
-	client   mqtt.Client
+	bus      alarmBus
 	template string // e.g. emergency_generator/{generatorID}/alarm
 	retain   func() bool
 	log      *slog.Logger
@@ -53,9 +64,9 @@ type alarmPublisher struct {
 	st      AlarmStatus
 }
 
-func newAlarmPublisher(client mqtt.Client, template string, retain func() bool, log *slog.Logger,
+func newAlarmPublisher(bus alarmBus, template string, retain func() bool, log *slog.Logger,
 	reg prometheus.Registerer) (*alarmPublisher, error) {
-	p := &alarmPublisher{client: client, template: template, retain: retain, log: log, pending: map[string]bool{},
+	p := &alarmPublisher{bus: bus, template: template, retain: retain, log: log, pending: map[string]bool{},
 		confirmed: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgespool_downsample_alarm_confirmed_total",
 			Help: "Local alarm publications read back from the broker."}),
 		unconfirmed: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgespool_downsample_alarm_unconfirmed_total",
@@ -81,14 +92,22 @@ func (p *alarmPublisher) PublishAlarm(ctx context.Context, a downsample.Alarm) e
 	}
 	topic := strings.ReplaceAll(p.template, "{generatorID}", a.GeneratorID)
 	echo := make(chan struct{}, 1)
-	if err := p.subscribe(ctx, topic, payload, echo); err != nil {
+	stop, err := p.bus.watch(ctx, topic, func(got []byte) {
+		if bytes.Equal(got, payload) {
+			select {
+			case echo <- struct{}{}:
+			default:
+			}
+		}
+	})
+	if err != nil {
 		if errors.Is(err, ErrAlarmUnconfirmed) {
 			p.note(a.GeneratorID, topic, err)
 		}
 		return err
 	}
-	defer p.unsubscribe(topic)
-	if err := await(ctx, p.client.Publish(topic, 1, p.retain(), payload)); err != nil {
+	defer stop()
+	if err := p.bus.publish(ctx, topic, payload, p.retain()); err != nil {
 		return fmt.Errorf("alarm publish: %w", err)
 	}
 	select {
@@ -100,33 +119,6 @@ func (p *alarmPublisher) PublishAlarm(ctx context.Context, a downsample.Alarm) e
 		p.note(a.GeneratorID, topic, err)
 		return err
 	}
-}
-
-// subscribe reads topic back at QoS 0; echo receives a signal when payload
-// arrives on it.
-func (p *alarmPublisher) subscribe(ctx context.Context, topic string, payload []byte, echo chan struct{}) error {
-	tok := p.client.Subscribe(topic, 0, func(_ mqtt.Client, m mqtt.Message) {
-		if bytes.Equal(m.Payload(), payload) {
-			select {
-			case echo <- struct{}{}:
-			default:
-			}
-		}
-		m.Ack() // also delivered at QoS 1 when the intake's filters cover the topic
-	})
-	if err := await(ctx, tok); err != nil {
-		return fmt.Errorf("alarm read-back subscribe: %w", err)
-	}
-	if q := tok.(*mqtt.SubscribeToken).Result()[topic]; q > 2 {
-		return fmt.Errorf("%w: the broker refused the read-back subscription of %s", ErrAlarmUnconfirmed, topic)
-	}
-	return nil
-}
-
-func (p *alarmPublisher) unsubscribe(topic string) {
-	ctx, cancel := context.WithTimeout(context.Background(), unsubscribeTimeout)
-	defer cancel()
-	_ = await(ctx, p.client.Unsubscribe(topic))
 }
 
 // note counts a confirmation or its absence and logs each generator's
@@ -166,6 +158,32 @@ func (p *alarmPublisher) status() AlarmStatus {
 	return st
 }
 
+// pahoBus carries the alarms over the intake's MQTT session.
+type pahoBus struct{ c mqtt.Client }
+
+// watch subscribes to topic at QoS 0.
+func (p pahoBus) watch(ctx context.Context, topic string, echo func([]byte)) (func(), error) {
+	tok := p.c.Subscribe(topic, 0, func(_ mqtt.Client, m mqtt.Message) {
+		echo(m.Payload())
+		m.Ack() // also delivered at QoS 1 when the intake's filters cover the topic
+	})
+	if err := await(ctx, tok); err != nil {
+		return nil, fmt.Errorf("alarm read-back subscribe: %w", err)
+	}
+	if q := tok.(*mqtt.SubscribeToken).Result()[topic]; q > 2 {
+		return nil, fmt.Errorf("%w: the broker refused the read-back subscription of %s", ErrAlarmUnconfirmed, topic)
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), unsubscribeTimeout)
+		defer cancel()
+		_ = await(ctx, p.c.Unsubscribe(topic))
+	}, nil
+}
+
+func (p pahoBus) publish(ctx context.Context, topic string, payload []byte, retain bool) error {
+	return await(ctx, p.c.Publish(topic, 1, retain, payload))
+}
+
 // await waits for tok up to ctx.
 func await(ctx context.Context, tok mqtt.Token) error {
 	select {
@@ -177,7 +195,7 @@ func await(ctx context.Context, tok mqtt.Token) error {
 }
 
 // downsampleStage prepares the engine on its own cursor of the raw stream,
-// with the alarm publisher on the MQTT session.
+// with the alarm publisher on the MQTT session or the embedded broker.
 func (a *Agent) downsampleStage() ([]named, error) {
 	d := a.cfg.Downsample
 	if !d.Enabled {
@@ -186,7 +204,7 @@ func (a *Agent) downsampleStage() ([]named, error) {
 	o := downsample.EngineOptions{Options: a.downsampleOptions(),
 		Consumer: ConsumerDownsample, Logger: a.log.With("component", "downsample"), Registerer: a.reg}
 	if d.AlarmTopic != "" {
-		p, err := newAlarmPublisher(a.in.Client(), d.AlarmTopic, func() bool { return a.live.Load().alarmRetain },
+		p, err := newAlarmPublisher(a.alarmBus(), d.AlarmTopic, func() bool { return a.live.Load().alarmRetain },
 			a.log.With("component", "alarms"), a.reg)
 		if err != nil {
 			return nil, err
@@ -201,4 +219,12 @@ func (a *Agent) downsampleStage() ([]named, error) {
 		return nil, fmt.Errorf("downsample: %w", err)
 	}
 	return []named{{"downsample", e}}, nil
+}
+
+// alarmBus is the embedded broker in broker mode, else the MQTT session.
+func (a *Agent) alarmBus() alarmBus {
+	if a.broker != nil {
+		return brokerBus{a.broker}
+	}
+	return pahoBus{a.in.Client()}
 }

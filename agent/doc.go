@@ -39,8 +39,7 @@
 // fails, STOPPING=1 is sent and the stages stop in reverse. A stage that
 // fails to start stops the stages already running the same way, so a
 // failed start leaves no goroutine and closes the spool. No goroutine of
-// the agent outlives Run. An embedded broker is one more stage, before the
-// MQTT session.
+// the agent outlives Run.
 //
 // The stop order keeps the guarantees: the intake stops taking messages
 // and flushes its last group commit, acknowledging what is durable (up to
@@ -50,6 +49,43 @@
 // cursor move of a forwarder whose link is up), then stop and their sinks
 // close; the HTTP endpoint stops; the spool closes last, so nothing runs on
 // a closed spool.
+//
+// # Broker mode
+//
+// With broker.listen the agent is the site's MQTT broker (package
+// broker): the MQTT session is replaced by the embedded broker, and its
+// listeners are a stage of their own after the intake:
+//
+//	start ─►  1 spool, 2 http, 3 uplinks   as above
+//	          4 broker           local intake + broker: retained messages
+//	                             restored, listeners bound, no device accepted
+//	          5 downsample       alarms through the broker's inline client
+//	          6 intake           seed, commit loop running
+//	          7 broker listeners accept devices; READY=1 from here on
+//	          8 supervisor
+//	stop  ◄─  8 … 1
+//
+// Inputs come after what commits them: a device is accepted only once the
+// intake's commit loop runs (it starts in stage 6's start, before stage
+// 7), so every PUBLISH it sends can be committed and acknowledged. At stop
+// the listeners stage closes the listeners and refuses further PUBLISHes
+// (not acknowledged: the device sends them again after it reconnects)
+// before the intake drains; the intake then commits what it holds and
+// hands each message its Ack; the downsample publishes its pending alarms
+// through the still-running broker; the broker stage writes the last
+// PUBACKs, disconnects the devices and saves the retained messages; then
+// the uplinks and the spool stop as in subscribe mode. Ready (and READY=1)
+// means the spool is open, the intake runs and the broker listens.
+//
+// A device connection's goroutine submits each PUBLISH to the intake
+// (intake.Intake.Submit) after taking a slot of its connection's window
+// (broker.receive_maximum), and Submit takes one of the intake's slots
+// (max(spool.commit_max_records, 4096) across all devices), blocking while
+// they are all taken. This cannot deadlock: the commit goroutine frees the
+// intake's slots after handing each message to its connection's writer,
+// which never waits for a connection's reader, and the writer frees the
+// window slots after writing the PUBACKs; Drain and StopAccepting release
+// any Submit or window wait still blocked.
 //
 // # Cursor names
 //
@@ -71,4 +107,7 @@
 // acknowledges but drops the publication (a denying ACL) leaves it
 // unconfirmed, counted (edgespool_downsample_alarm_unconfirmed_total,
 // edgespool_downsample_alarms_unconfirmed), logged and retried with backoff.
+// In broker mode the subscription is an inline one on the embedded broker
+// (broker.Broker.Watch): the payload comes back once the broker has routed
+// the publication to its subscribers and its retained store.
 package agent

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/edgespool/edgespool/agent/broker"
 	"github.com/edgespool/edgespool/agent/config"
 	"github.com/edgespool/edgespool/agent/intake"
 	"github.com/edgespool/edgespool/agent/logging/logtest"
@@ -20,11 +21,17 @@ import (
 
 // startedAgent starts every part of an agent with both sinks and the
 // downsample enabled; the broker and the sinks are unreachable, which
-// changes no counter before the first retry.
-func startedAgent(t *testing.T) *Agent {
+// changes no counter before the first retry. With brokerMode the agent
+// runs its embedded broker instead (listening, no device connected).
+func startedAgent(t *testing.T, brokerMode bool) *Agent {
 	t.Helper()
 	cfg := config.Default()
 	cfg.MQTT.Broker = "tcp://127.0.0.1:1"
+	if brokerMode {
+		cfg.MQTT.Broker = ""
+		cfg.Broker.Listen = []string{"tcp://127.0.0.1:0"}
+		cfg.Broker.Auth.AllowAnonymous = true
+	}
 	cfg.Spool.Path = filepath.Join(t.TempDir(), "spool.db")
 	cfg.Spool.NoSync = true
 	cfg.HTTP.Listen = ""
@@ -73,9 +80,48 @@ func labelsOf(m *dto.Metric) map[string]string {
 // TestFreshAgentExportsEveryCounterAtZero checks that every counter the
 // agent declares has its series from the start, at 0: each label takes
 // every value known at start (streams, consumers, sinks, rejection
-// reasons, error classes...), in every combination.
+// reasons, error classes, broker limits...), in every combination; in
+// both modes.
 func TestFreshAgentExportsEveryCounterAtZero(t *testing.T) {
-	a := startedAgent(t)
+	t.Run("subscribe", func(t *testing.T) { checkCountersAtZero(t, startedAgent(t, false)) })
+	t.Run("broker", func(t *testing.T) {
+		a := startedAgent(t, true)
+		declared := checkCountersAtZero(t, a)
+		for _, want := range []string{"edgespool_broker_limited_total", "edgespool_broker_publish_total",
+			"edgespool_broker_users_reloads_total"} {
+			if _, ok := declared[want]; !ok {
+				t.Errorf("%s not declared in broker mode", want)
+			}
+		}
+		checkLabelValues(t, a, "edgespool_broker_limited_total", "limit", broker.Limits)
+		checkLabelValues(t, a, "edgespool_broker_publish_total", "qos", []string{"0", "1"})
+		checkLabelValues(t, a, "edgespool_broker_users_reloads_total", "result", []string{"ok", "error"})
+	})
+}
+
+// checkLabelValues checks that family has one series per value of label.
+func checkLabelValues(t *testing.T, a *Agent, family, label string, want []string) {
+	t.Helper()
+	fams, err := a.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range fams {
+		if f.GetName() == family {
+			for _, m := range f.GetMetric() {
+				got = append(got, labelsOf(m)[label])
+			}
+		}
+	}
+	slices.Sort(got)
+	if want = slices.Sorted(slices.Values(want)); !slices.Equal(got, want) {
+		t.Errorf("%s{%s}: %v, want %v", family, label, got, want)
+	}
+}
+
+func checkCountersAtZero(t *testing.T, a *Agent) map[string][]string {
+	t.Helper()
 	declared := declaredCounters(t, a)
 	fams, err := a.reg.Gather()
 	if err != nil {
@@ -129,6 +175,7 @@ func TestFreshAgentExportsEveryCounterAtZero(t *testing.T) {
 	}
 	checkReasons(t, got["edgespool_intake_rejected_total"])
 	checkLinkStates(t, got["edgespool_uplink_link_state"], a.enabledSinks())
+	return declared
 }
 
 func product(labels []string, seen map[string]map[string]bool) int {

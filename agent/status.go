@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/broker"
 	"github.com/edgespool/edgespool/agent/buildinfo"
 	"github.com/edgespool/edgespool/agent/intake"
 	"github.com/edgespool/edgespool/spool"
@@ -17,9 +18,18 @@ type Status struct {
 	StartedAt time.Time                `json:"started_at"`
 	Ready     bool                     `json:"ready"`
 	MQTT      intake.Status            `json:"mqtt"`
+	Broker    *BrokerStatus            `json:"broker,omitempty"` // broker mode only
 	Spool     SpoolStatus              `json:"spool"`
 	Sinks     []uplink.ForwarderStatus `json:"sinks"`
 	Alarms    *AlarmStatus             `json:"alarms,omitempty"`
+}
+
+// BrokerStatus is the embedded broker's part of Status (broker mode).
+type BrokerStatus struct {
+	broker.Status
+	// Inflight counts the messages the intake holds: received, not yet
+	// committed and handed back for their PUBACK.
+	Inflight int `json:"inflight"`
 }
 
 // SpoolStatus is the spool part of Status.
@@ -64,11 +74,14 @@ type ConsumerStatus struct {
 // Status returns the live state; safe while the agent starts and stops.
 func (a *Agent) Status() Status {
 	a.mu.Lock()
-	started, sp, in, fwds, alarms := a.started, a.sp, a.in, a.fwds, a.alarmPub
+	started, sp, in, b, fwds, alarms := a.started, a.sp, a.in, a.broker, a.fwds, a.alarmPub
 	a.mu.Unlock()
 	st := Status{Version: buildinfo.Get().Version, StartedAt: started, Ready: a.Ready() == nil,
 		Sinks: []uplink.ForwarderStatus{}}
-	if in != nil {
+	switch {
+	case b != nil:
+		st.Broker = &BrokerStatus{Status: b.Status(), Inflight: in.Status().Inflight}
+	case in != nil:
 		st.MQTT = in.Status()
 	}
 	if sp != nil {
@@ -101,15 +114,18 @@ func NewSpoolStatus(path string, s spool.Stats) SpoolStatus {
 	return ss
 }
 
-// Ready is nil when the agent can take data: spool open, MQTT subscribed.
-// The uplinks do not count: an outage is normal at the edge.
+// Ready is nil when the agent can take data: spool open, and MQTT
+// subscribed or (broker mode) the intake running and the embedded broker
+// listening. The uplinks do not count: an outage is normal at the edge.
 func (a *Agent) Ready() error {
 	a.mu.Lock()
-	sp, in := a.sp, a.in
+	sp, in, b := a.sp, a.in, a.broker
 	a.mu.Unlock()
 	switch {
 	case sp == nil:
 		return errors.New("spool not open")
+	case a.cfg.Broker.Enabled() && (b == nil || in == nil || !in.Ready() || !b.Listening()):
+		return errors.New("embedded broker not listening")
 	case in == nil || !in.Ready():
 		return errors.New("mqtt not connected and subscribed")
 	}

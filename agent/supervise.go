@@ -138,13 +138,17 @@ func (h *health) check(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	waiting := st.MQTT.Inflight > 0
+	inflight := st.MQTT.Inflight
+	if st.Broker != nil {
+		inflight = st.Broker.Inflight
+	}
+	waiting := inflight > 0
 	progress := commits > h.lastCommits
 	stuck := waiting && !progress && h.stalled
 	h.stalled = waiting && !progress
 	h.lastCommits = commits
 	if stuck {
-		return fmt.Errorf("spool commit loop stuck: %d messages waiting, no commit since the last check", st.MQTT.Inflight)
+		return fmt.Errorf("spool commit loop stuck: %d messages waiting, no commit since the last check", inflight)
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/edgespool/edgespool/sim/testenv"
 )
 
-// referenceTask is the seed's Flux task (seed spec section 4) for one
+// referenceTask is the reference Flux task for one
 // window: the task's scheduling is replaced by a fixed range, the `to` by
 // returning the rows.
 const referenceTask = `from(bucket: "kafka/autogen")
@@ -71,7 +71,7 @@ func TestFluxEquivalence(t *testing.T) {
 	}
 }
 
-// simulatedStream follows the reference simulator (seed spec section 1):
+// simulatedStream follows the reference simulator:
 // fixed period per generator, load bands, fuel burnt and refilled. It adds
 // what a real site sees within the lateness: arrival jitter of up to 3s
 // across generators, readings out of order within a generator, and repeated

@@ -5,9 +5,11 @@
 #   bash packaging/build.sh
 #
 # Output:
-#   dist/bin/linux_<arch>/edgespool[-sim]   static binaries (amd64, arm64, armv7)
-#   dist/edgespool_<version>-1_<arch>.deb   (amd64, arm64, armhf)
-#   dist/edgespool-<version>-1.<arch>.rpm   (x86_64, aarch64, armv7hl)
+#   dist/bin/linux_<arch>/edgespool[-sim]       static binaries (amd64, arm64, armv7)
+#   dist/edgespool_<version>-1_<arch>.deb       the agent (amd64, arm64, armhf)
+#   dist/edgespool-<version>-1.<arch>.rpm       (x86_64, aarch64, armv7hl)
+#   dist/edgespool-sim_<version>-1_<arch>.deb   the drill tool, same arches
+#   dist/edgespool-sim-<version>-1.<arch>.rpm
 #   dist/SHA256SUMS
 #
 # Environment (all optional):
@@ -112,13 +114,31 @@ build_binaries() { # arch outdir
 	done
 }
 
+# nfpm_configs BINDIR prints the nfpm file of each package to build: the
+# agent, and the drill tool when its binary was built.
+nfpm_configs() {
+	echo packaging/nfpm.yaml
+	if [[ -x $1/edgespool-sim ]]; then echo packaging/nfpm-sim.yaml; fi
+}
+
+# render_config CONF OUT: CONF with ${EDGESPOOL_PKG_VERSION} replaced
+# everywhere, also in the package relations nfpm does not expand (Breaks,
+# Replaces).
+render_config() {
+	sed "s/\${EDGESPOOL_PKG_VERSION}/$VERSION/g" "$1" >"$2"
+}
+
 build_packages() { # arch bindir
-	local arch=$1 bindir=$2 nfpm_arch fmt
+	local arch=$1 bindir=$2 nfpm_arch fmt conf rendered
 	read -r _ _ nfpm_arch <<<"$(go_target "$arch")"
-	for fmt in $FORMATS; do
-		log "nfpm $fmt for $arch"
-		EDGESPOOL_ARCH=$nfpm_arch EDGESPOOL_BINDIR=$bindir EDGESPOOL_PKG_VERSION=$VERSION \
-			"$NFPM" package --config packaging/nfpm.yaml --packager "$fmt" --target "$DIST/" >&2
+	for conf in $(nfpm_configs "$bindir"); do
+		rendered="$RENDER_DIR/$(basename "$conf")"
+		render_config "$conf" "$rendered"
+		for fmt in $FORMATS; do
+			log "nfpm $fmt for $arch ($conf)"
+			EDGESPOOL_ARCH=$nfpm_arch EDGESPOOL_BINDIR=$bindir EDGESPOOL_PKG_VERSION=$VERSION \
+				"$NFPM" package --config "$rendered" --packager "$fmt" --target "$DIST/" >&2
+		done
 	done
 }
 
@@ -143,8 +163,10 @@ main() {
 	BUILD_DATE=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
 	log "version $VERSION, commit ${COMMIT:0:12}, arches: $ARCHES, formats: $FORMATS"
 	mkdir -p "$DIST"
+	RENDER_DIR=$(mktemp -d)
+	trap 'rm -rf "$RENDER_DIR"' EXIT
 	# dist/ holds the packages of this build only.
-	rm -f "$DIST"/edgespool_*.deb "$DIST"/edgespool-*.rpm "$DIST/SHA256SUMS"
+	rm -f "$DIST"/edgespool_*.deb "$DIST"/edgespool-sim_*.deb "$DIST"/edgespool-*.rpm "$DIST/SHA256SUMS"
 	printf '%s\n' "$VERSION" >"$DIST/VERSION"
 	printf '%s\n' "$COMMIT" >"$DIST/COMMIT"
 	local arch bindir

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Packaging tests: builds every binary and package, then on this machine (as
+# Packaging tests: first the shipped config files (test_configs.sh: the
+# Mosquitto snippet on Debian's stock broker config, promtool on the alert
+# rules), then builds every binary and package, and on this machine (as
 # root, Debian):
 #   - checks the binaries (static, trimmed, stamped) and the package metadata;
 #   - lintian on the .debs (no errors);
@@ -7,10 +9,14 @@
 #     version` and `check-config` as the service user, systemd-analyze verify
 #     and security of the installed unit;
 #   - upgrade to a rebuilt higher version with a locally edited config (kept);
-#   - remove (user, spool and config kept), purge (all gone);
+#   - the installed logrotate snippet: logrotate -d, and a forced rotation
+#     that recreates the log and signals the service;
+#   - remove (user, spool and config kept), purge (all gone, logs too);
 #   - inspects every .rpm (arch, files, noreplace config, scriptlets), installs
 #     it into a scratch --root, and runs its scriptlets for real against a
 #     private rpm database: install, upgrade (edit kept), erase;
+#   - the edgespool-sim packages (test_sim.sh): not in the agent package,
+#     metadata, lintian, install/run/purge, rpm scratch root;
 #   - runs the arm64 and armv7 binaries under qemu-user, and the spool
 #     package's append/reopen/read-back tests cross-compiled for both.
 # Cleans up after itself (purge, erase, user, temp files) even on failure.
@@ -21,8 +27,10 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
+export PATH="${EDGESPOOL_TOOLS:-/opt/edgespool-tools}/bin:$PATH"
 
 PKG=edgespool
+SIM_PKG=edgespool-sim
 CONF=/etc/edgespool/edgespool.yaml
 UNIT_FILE=/lib/systemd/system/edgespool.service
 WANTS=/etc/systemd/system/multi-user.target.wants/edgespool.service
@@ -73,16 +81,18 @@ cleanup() {
 	for p in "${PIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null
 	done
-	if dpkg-query -W -f='${Status}' "$PKG" 2>/dev/null | has -v "not-installed"; then
-		dpkg --purge "$PKG" >/dev/null 2>&1 || true
-	fi
-	if [[ -d $RPMDB ]] && rpm --dbpath "$RPMDB" -q "$PKG" >/dev/null 2>&1; then
-		rpm --dbpath "$RPMDB" -e --nodeps "$PKG" >/dev/null 2>&1 || true
-	fi
+	for p in "$PKG" "$SIM_PKG"; do
+		if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | has -v "not-installed"; then
+			dpkg --purge "$p" >/dev/null 2>&1 || true
+		fi
+		if [[ -d $RPMDB ]] && rpm --dbpath "$RPMDB" -q "$p" >/dev/null 2>&1; then
+			rpm --dbpath "$RPMDB" -e --nodeps "$p" >/dev/null 2>&1 || true
+		fi
+	done
 	if [[ $USER_EXISTED == 0 ]]; then
 		getent passwd edgespool >/dev/null && userdel edgespool >/dev/null 2>&1
 		getent group edgespool >/dev/null && groupdel edgespool >/dev/null 2>&1
-		rm -rf "$STATE" /etc/edgespool
+		rm -rf "$STATE" /etc/edgespool /var/log/edgespool
 		# Enablement or mask links a failed remove/erase may have left.
 		[[ $(readlink "$WANTS" 2>/dev/null) == */edgespool.service ]] && rm -f "$WANTS"
 		[[ $(readlink /etc/systemd/system/edgespool.service 2>/dev/null) == /dev/null ]] &&
@@ -100,9 +110,12 @@ file_mode() { stat -c '%a %U:%G' "$1"; }
 
 as_service_user() { runuser -u edgespool -- "$@"; }
 
-# deb_of ARCH / rpm_of ARCH print the one package of that arch in DIR.
+# deb_of DIR ARCH / rpm_of DIR ARCH print the one agent package of that arch
+# in DIR; sim_deb_of / sim_rpm_of the drill tool's.
 deb_of() { ls "$1"/edgespool_*_"$2".deb 2>/dev/null | head -n1; }
-rpm_of() { ls "$1"/edgespool-*."$2".rpm 2>/dev/null | head -n1; }
+rpm_of() { ls "$1"/edgespool-[0-9]*."$2".rpm 2>/dev/null | head -n1; }
+sim_deb_of() { ls "$1"/edgespool-sim_*_"$2".deb 2>/dev/null | head -n1; }
+sim_rpm_of() { ls "$1"/edgespool-sim-[0-9]*."$2".rpm 2>/dev/null | head -n1; }
 
 # has PATTERN...: grep that reads all its input (no SIGPIPE upstream under pipefail).
 has() { grep "$@" >/dev/null; }
@@ -308,6 +321,12 @@ step_build() {
 	for a in x86_64 aarch64 armv7hl; do
 		check "build: .rpm for $a" test -s "$(rpm_of "$DIST" "$a")"
 	done
+	for a in amd64 arm64 armhf; do
+		check "build: edgespool-sim .deb for $a" test -s "$(sim_deb_of "$DIST" "$a")"
+	done
+	for a in x86_64 aarch64 armv7hl; do
+		check "build: edgespool-sim .rpm for $a" test -s "$(sim_rpm_of "$DIST" "$a")"
+	done
 	check "build: SHA256SUMS verifies" bash -c "cd '$DIST' && sha256sum -c SHA256SUMS"
 }
 
@@ -330,15 +349,9 @@ step_binaries() {
 	check "binary: amd64 static, trimpath, stamped" binary_settings "$DIST/bin/linux_amd64/edgespool" amd64
 	check "binary: arm64 static, trimpath, stamped" binary_settings "$DIST/bin/linux_arm64/edgespool" arm64
 	check "binary: armv7 static, trimpath, stamped, GOARM=7" binary_settings "$DIST/bin/linux_armv7/edgespool" arm 7
-	if compgen -G 'sim/cmd/edgespool-sim/*.go' >/dev/null; then
-		check "binary: edgespool-sim built for every arch" \
-			test -x "$DIST/bin/linux_amd64/edgespool-sim" -a -x "$DIST/bin/linux_arm64/edgespool-sim" \
-			-a -x "$DIST/bin/linux_armv7/edgespool-sim"
-		check "deb: edgespool-sim in the amd64 package" \
-			bash -c "dpkg-deb -c '$(deb_of "$DIST" amd64)' | grep -q ' ./usr/bin/edgespool-sim\$'"
-		check "rpm: edgespool-sim in the x86_64 package" \
-			bash -c "rpm -qlp '$(rpm_of "$DIST" x86_64)' | grep -qx /usr/bin/edgespool-sim"
-	fi
+	check "binary: edgespool-sim built for every arch" \
+		test -x "$DIST/bin/linux_amd64/edgespool-sim" -a -x "$DIST/bin/linux_arm64/edgespool-sim" \
+		-a -x "$DIST/bin/linux_armv7/edgespool-sim"
 }
 
 # ---------------------------------------------------------------- deb metadata
@@ -348,11 +361,15 @@ deb_metadata() { # deb debarch
 	assert_eq "$(dpkg-deb -f "$f" Package)" edgespool Package &&
 		assert_eq "$(dpkg-deb -f "$f" Architecture)" "$2" Architecture &&
 		assert_eq "$(dpkg-deb -f "$f" Version)" "$VERSION-1" Version &&
-		dpkg-deb --ctrl-tarfile "$f" | tar -xO ./conffiles | tee /dev/stderr | has -x "$CONF" &&
+		dpkg-deb --ctrl-tarfile "$f" | tar -xO ./conffiles | tee "$WORK/conffiles" &&
+		has -x "$CONF" "$WORK/conffiles" && has -x /etc/logrotate.d/edgespool "$WORK/conffiles" &&
 		dpkg-deb -c "$f" >"$WORK/contents" &&
 		for p in ./usr/bin/edgespool ./lib/systemd/system/edgespool.service ./etc/edgespool/edgespool.yaml \
+			./etc/logrotate.d/edgespool \
 			./usr/share/doc/edgespool/copyright ./usr/share/doc/edgespool/changelog.Debian.gz \
-			./usr/share/doc/edgespool/examples/mosquitto-edgespool.conf; do
+			./usr/share/doc/edgespool/examples/mosquitto-edgespool.conf \
+			./usr/share/doc/edgespool/examples/grafana-dashboard.json \
+			./usr/share/doc/edgespool/examples/prometheus-alerts.yml; do
 			grep -q " $p\$" "$WORK/contents" || { echo "missing $p"; return 1; }
 		done &&
 		grep -q '^-rw-r----- root/edgespool .* ./etc/edgespool/edgespool.yaml$' "$WORK/contents" &&
@@ -467,6 +484,7 @@ purged_state() {
 	! getent passwd edgespool || { echo "user still exists"; return 1; }
 	! getent group edgespool || { echo "group still exists"; return 1; }
 	[[ ! -e $STATE ]] || { echo "$STATE still exists"; return 1; }
+	[[ ! -e /var/log/edgespool ]] || { echo "/var/log/edgespool still exists"; return 1; }
 	[[ ! -e /etc/edgespool ]] || { echo "/etc/edgespool still exists"; return 1; }
 	local l
 	for l in /etc/systemd/system/multi-user.target.wants/edgespool.service \
@@ -509,6 +527,7 @@ step_deb_lifecycle() {
 	else
 		echo "     note: strace not installed; sandbox check skipped"
 	fi
+	step_logrotate_installed
 	uid1=$(id -u edgespool 2>/dev/null)
 
 	check "deb: edit the config locally" edit_config
@@ -526,6 +545,7 @@ step_deb_lifecycle() {
 
 	check "deb: dpkg -r" dpkg -r "$PKG"
 	check "deb: remove keeps user, spool and config" removed_state
+	install -d -o edgespool -g edgespool -m 0750 /var/log/edgespool && touch /var/log/edgespool/edgespool.log.1
 	check "deb: dpkg -P" dpkg -P "$PKG"
 	check "deb: purge removes user, group, spool and config" purged_state
 }
@@ -538,14 +558,16 @@ rpm_metadata() { # rpm arch
 		assert_eq "$(rpm -qp --qf '%{NAME} %{ARCH}' "$f")" "edgespool $2" "name/arch" &&
 		assert_eq "$(rpm -qp --qf '%{VERSION}-%{RELEASE}' "$f")" "$VERSION-1" version &&
 		rpm -qlp "$f" | tee "$WORK/rpmfiles" &&
-		for p in /usr/bin/edgespool /usr/lib/systemd/system/edgespool.service "$CONF" \
-			/usr/share/licenses/edgespool/copyright /usr/share/doc/edgespool/examples/mosquitto-edgespool.conf; do
+		for p in /usr/bin/edgespool /usr/lib/systemd/system/edgespool.service "$CONF" /etc/logrotate.d/edgespool \
+			/usr/share/licenses/edgespool/copyright /usr/share/doc/edgespool/examples/mosquitto-edgespool.conf \
+			/usr/share/doc/edgespool/examples/grafana-dashboard.json \
+			/usr/share/doc/edgespool/examples/prometheus-alerts.yml; do
 			grep -qx "$p" "$WORK/rpmfiles" || { echo "missing $p"; return 1; }
 		done &&
 		rpm -qp --configfiles "$f" | has -x "$CONF" &&
 		# FILEFLAGS: c = %config, n = noreplace
-		rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$f" | tee /dev/stderr |
-		grep -qx "cn $CONF" &&
+		rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$f" | tee "$WORK/fflags" &&
+		grep -qx "cn $CONF" "$WORK/fflags" && grep -qx "cn /etc/logrotate.d/edgespool" "$WORK/fflags" &&
 		rpm -qp --scripts "$f" >"$WORK/scripts" &&
 		for s in preinstall postinstall preuninstall postuninstall; do
 			grep -q "^$s scriptlet" "$WORK/scripts" || { echo "missing $s scriptlet"; return 1; }
@@ -655,16 +677,30 @@ step_qemu() {
 preflight() {
 	[[ $(id -u) == 0 ]] || { echo "must run as root (dpkg -i, useradd)"; return 1; }
 	local t
-	for t in dpkg-deb lintian rpm systemd-analyze runuser go mosquitto_pub; do
+	for t in dpkg-deb lintian rpm systemd-analyze runuser go mosquitto_pub mosquitto_sub logrotate promtool; do
 		command -v "$t" >/dev/null || { echo "missing $t"; return 1; }
 	done
 	command -v qemu-aarch64-static >/dev/null || command -v qemu-aarch64 >/dev/null || { echo "missing qemu-aarch64"; return 1; }
 	command -v qemu-arm-static >/dev/null || command -v qemu-arm >/dev/null || { echo "missing qemu-arm"; return 1; }
 }
 
+# shellcheck source=packaging/test_configs.sh
+source "$ROOT/packaging/test_configs.sh"
+# shellcheck source=packaging/test_sim.sh
+source "$ROOT/packaging/test_sim.sh"
+
 main() {
-	check "preflight: root and tools (dpkg, lintian, rpm, systemd-analyze, qemu)" preflight
+	check "preflight: root and tools (dpkg, lintian, rpm, systemd-analyze, qemu, logrotate, promtool)" preflight
 	if [[ $FAILED -gt 0 ]]; then summary; exit 1; fi
+	if [[ $# -gt 0 ]]; then # only the named steps, e.g. `test.sh step_broker`
+		local s
+		for s in "$@"; do "$s"; done
+		summary
+		[[ $FAILED == 0 ]]
+		return
+	fi
+	step_broker
+	step_monitoring
 	step_build
 	if [[ $FAILED -gt 0 ]]; then
 		echo "build failed; skipping the install tests"
@@ -675,6 +711,7 @@ main() {
 	step_deb_metadata
 	step_deb_lifecycle
 	step_rpm
+	step_sim
 	step_qemu
 	summary
 	[[ $FAILED == 0 ]]

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// Benchmarks of issue 2 section 4. fsync is on (NoSync false) in all of
+// Benchmarks of the spool. fsync is on (NoSync false) in all of
 // them. A "call" is one Append call; -per sets how many ~150-byte records
 // it carries (the MQTT intake hands over what arrived since its last call).
 

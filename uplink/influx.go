@@ -22,14 +22,11 @@ import (
 )
 
 // MinParallelPoints is the smallest request a Send is split into for
-// parallel writes: below it, InfluxDB's per-request cost dominates. At
-// 20,000 readings/s on a saturated 2-core machine, 250 beat 500 in 10 of 12
-// paired runs of agent/e2e BenchmarkLiveLatency (InfluxDB p50 medians
-// 160-280 ms against 230-360 ms in two noisy sets, and 171 against 195 ms
-// in a third); 200 with 4 parallel requests was worse than 500 with 2.
+// parallel writes: below it, InfluxDB's per-request cost dominates (chosen
+// with agent/e2e BenchmarkLiveLatency).
 const MinParallelPoints = 250
 
-// Default InfluxDB buckets (seed spec section 3 and 4).
+// Default InfluxDB buckets (the reference pipeline).
 const (
 	DefaultRawBucket         = "kafka"
 	DefaultDownsampledBucket = "kafka_downsampled"

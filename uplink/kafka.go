@@ -25,7 +25,7 @@ const (
 	HeaderStream = "edgespool-stream"
 )
 
-// Default Kafka topics (seed spec section 3 and 4).
+// Default Kafka topics (the reference pipeline).
 const (
 	DefaultRawTopic         = "emergency_generators"
 	DefaultDownsampledTopic = "emergency_generators_downsampled"

@@ -65,7 +65,10 @@ func classifyWriteErrors(we kafka.WriteErrors) error {
 	if worst == nil && refusal == nil {
 		return Retryable(we)
 	}
-	out := &Error{Class: ClassPermanent, Index: -1, Failed: failed, Rejected: rejected, Err: we}
+	// kafka-go's own text repeats one line per message: keep the count and
+	// the first error, so that /status and the logs stay readable.
+	summary := writeErrors{all: we, failed: len(failed) + len(rejected), first: cmp.Or(worst, refusal)}
+	out := &Error{Class: ClassPermanent, Index: -1, Failed: failed, Rejected: rejected, Err: summary}
 	if refusal != nil {
 		out.Err = refusal
 	}
@@ -116,3 +119,17 @@ func classRank(c Class) int {
 	}
 	return 0
 }
+
+// writeErrors is kafka-go's per-message errors of one write, shown as a
+// count and the first error; both stay reachable with errors.Is and As.
+type writeErrors struct {
+	all    kafka.WriteErrors
+	failed int
+	first  error
+}
+
+func (e writeErrors) Error() string {
+	return fmt.Sprintf("kafka write errors (%d/%d), first: %v", e.failed, len(e.all), e.first)
+}
+
+func (e writeErrors) Unwrap() []error { return []error{e.all, e.first} }

@@ -9,8 +9,8 @@ import (
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 )
 
-// appendLine encodes one point of it into enc (seed spec sections 3 and
-// 4): measurement genData, tag generatorID (and region when downsampled),
+// appendLine encodes one point of it into enc (as the reference pipeline wrote it):
+// measurement genData, tag generatorID (and region when downsampled),
 // integer fields as integers, lat/lon as floats, alarm as a string,
 // timestamp = event time in nanoseconds. A point the encoder refuses is a
 // ClassPermanent error and leaves enc's buffer as it was.

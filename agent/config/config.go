@@ -18,11 +18,9 @@ import (
 
 // DefaultCommitMaxDelay is spool.commit_max_delay's default: a group
 // commit waits up to 10 ms for more records, so that at high rates there
-// are about 100 commits a second instead of one after another. Measured at
-// 20,000 readings/s (agent/e2e BenchmarkLiveLatency, medians of 7 against
-// 0): 5 % less agent CPU and lower latency (p50 to Kafka 82 -> 66 ms, to
-// InfluxDB 163 -> 103 ms), since each commit wakes the four forwarders and
-// the downsample and so sets their batch sizes.
+// are at most about 100 commits a second instead of one after another:
+// each commit wakes the forwarders and the downsample and so sets their
+// batch sizes (the measurement is in agent/e2e/BENCHMARKS.md).
 const DefaultCommitMaxDelay = 10 * time.Millisecond
 
 // DefaultMemoryLimit is memory_limit's default: well above what the agent
@@ -41,6 +39,7 @@ type Config struct {
 	Downsample Downsample `yaml:"downsample"`
 	HTTP       HTTP       `yaml:"http"`
 	Log        Log        `yaml:"log"`
+	Broker     Broker     `yaml:"broker"`
 	// MemoryLimit is the Go runtime's soft memory limit
 	// (runtime/debug.SetMemoryLimit); 0 leaves the runtime's (GOMEMLIMIT
 	// from the environment, else none).
@@ -209,5 +208,6 @@ func Default() Config {
 		HTTP:        HTTP{Listen: "127.0.0.1:9273"},
 		Log:         Log{Level: "info", Format: "text"},
 		MemoryLimit: DefaultMemoryLimit,
+		Broker:      DefaultBroker(),
 	}
 }

@@ -53,6 +53,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.Log.validate(&p)
+	c.validateBroker(&p)
 	if c.MemoryLimit != 0 {
 		checkRange(&p, "memory_limit", int64(c.MemoryLimit), MinMemoryLimit, 1<<40)
 	}

@@ -93,10 +93,15 @@ type agentOptions struct {
 	Batch  int           // Kafka and InfluxDB batch bound (default: the agent's)
 	// CommitMaxDelay is spool.commit_max_delay ("": the agent's default).
 	CommitMaxDelay string
-	LogLevel       string // default info
+	// SpoolMaxBytes is spool.max_bytes ("": the agent's default).
+	SpoolMaxBytes string
+	LogLevel      string // default info
 	// InfluxURL replaces the InfluxDB URL (default: the server, or its
 	// proxy in a proxied env).
 	InfluxURL string
+	// BrokerListen runs the agent in broker mode, serving MQTT on this
+	// host:port to anonymous devices, instead of subscribing to Mosquitto.
+	BrokerListen string
 	// Extra is YAML appended to the configuration (top-level keys).
 	Extra string
 }
@@ -131,9 +136,12 @@ func (e *env) newAgent(tb testing.TB, o agentOptions) *agentProc {
 	if o.InfluxURL != "" {
 		influxURL = o.InfluxURL
 	}
-	kafkaBatch, influxBatch, commitDelay := "", "", ""
+	kafkaBatch, influxBatch, spoolExtra := "", "", ""
 	if o.CommitMaxDelay != "" {
-		commitDelay = "  commit_max_delay: " + o.CommitMaxDelay + "\n"
+		spoolExtra = "  commit_max_delay: " + o.CommitMaxDelay + "\n"
+	}
+	if o.SpoolMaxBytes != "" {
+		spoolExtra += "  max_bytes: " + o.SpoolMaxBytes + "\n"
 	}
 	if o.Batch > 0 {
 		kafkaBatch = fmt.Sprintf("  batch_max_records: %d\n", o.Batch)
@@ -143,11 +151,11 @@ func (e *env) newAgent(tb testing.TB, o agentOptions) *agentProc {
 	a := &agentProc{tb: tb, dir: dir, cfgPath: filepath.Join(dir, "edgespool.yaml"),
 		httpAddr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(tb)), logPath: filepath.Join(dir, "agent.log"),
 		client: &http.Client{Timeout: 2 * time.Second}}
-	conf := fmt.Sprintf(`mqtt:
-  broker: %s
-  client_id: e2e-agent
-  reconnect_max: 1s
-spool:
+	intakeConf := fmt.Sprintf("mqtt:\n  broker: %s\n  client_id: e2e-agent\n  reconnect_max: 1s\n", e.broker.URL)
+	if o.BrokerListen != "" {
+		intakeConf = fmt.Sprintf("broker:\n  listen: [tcp://%s]\n  auth:\n    allow_anonymous: true\n", o.BrokerListen)
+	}
+	conf := fmt.Sprintf(`%sspool:
   path: %s
 %skafka:
   enabled: true
@@ -172,7 +180,7 @@ http:
   listen: %s
 log:
   level: %s
-`, e.broker.URL, filepath.Join(dir, "spool.db"), commitDelay, e.kafka.Addrs[0], verify.DefaultRawTopic, verify.DefaultDownTopic,
+`, intakeConf, filepath.Join(dir, "spool.db"), spoolExtra, e.kafka.Addrs[0], verify.DefaultRawTopic, verify.DefaultDownTopic,
 		kafkaBatch, influxURL, verify.DefaultRawDB, verify.DefaultDownDB, influxBatch, o.Window, a.httpAddr, o.LogLevel)
 	conf += o.Extra
 	if err := os.WriteFile(a.cfgPath, []byte(conf), 0o644); err != nil {

@@ -133,7 +133,12 @@ func (in *Intake) ack(batch []item, stored int) {
 			in.log.Debug("payload rejected", "reason", it.reason, "topic", it.msg.Topic(), "err", it.err)
 			in.rejects.note(it.reason, in.opts.Now(), in.log)
 		}
-		if !written {
+		if written {
+			continue
+		}
+		if ra, ok := it.msg.(RejectAcker); ok && it.reason != "" && it.reason != "ignored" {
+			ra.AckRejected(it.reason)
+		} else {
 			it.msg.Ack()
 		}
 	}
@@ -141,9 +146,10 @@ func (in *Intake) ack(batch []item, stored int) {
 }
 
 // sendAcks writes the PUBACKs of batch in one write (pahoack); false means
-// none was written and each message is to be acknowledged through paho.
+// none was written and each message is to be acknowledged through its own
+// Ack (paho's, or the embedded broker's for a local intake).
 func (in *Intake) sendAcks(batch []item) bool {
-	if in.opts.DisableDirectAck {
+	if in.opts.DisableDirectAck || in.local {
 		return false
 	}
 	in.ackIDs = in.ackIDs[:0]

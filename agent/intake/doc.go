@@ -17,6 +17,11 @@
 // and those queued behind it together never exceed MaxInflight (the
 // edgespool_intake_inflight_messages gauge).
 //
+// NewLocal makes an intake without a subscription, for the agent's
+// embedded broker: its connections hand each PUBLISH to Submit (which
+// takes a slot like the handler) and get Ack, or AckRejected for a
+// dead-lettered payload (RejectAcker), after the commit.
+//
 // Rejected payloads are logged at debug level (reason, topic, err) and
 // summed in one warning, "payloads rejected", at most every 30 seconds.
 // Every time the intake records (state changes, rate limits) comes from

@@ -24,7 +24,7 @@ var ErrStopped = errors.New("intake stopped")
 
 // item is one MQTT message on its way to the spool.
 type item struct {
-	msg    mqtt.Message
+	msg    Message
 	recs   []Record     // raw readings, or one dead-letter record
 	seqs   []uint64     // seq per raw record (0 = none)
 	reason string       // rejection reason; "" when accepted
@@ -61,6 +61,8 @@ type Intake struct {
 	bg       tracked // connect and subscribe goroutines; Close waits for them
 
 	warnedQoS0 atomic.Bool
+	local      bool // NewLocal: no subscription, fed through Submit
+	started    atomic.Bool
 }
 
 // New prepares an Intake writing into app; nothing connects before Start.
@@ -68,16 +70,29 @@ func New(app Appender, o Options) (*Intake, error) {
 	if o.Broker == "" {
 		return nil, errors.New("intake: no broker URL")
 	}
-	o = o.withDefaults()
-	in := &Intake{opts: o, app: app, log: o.Logger, m: newMetrics(o.Registerer), dec: o.Decoder,
-		queue: make(chan item, o.MaxInflight), slots: make(chan struct{}, o.MaxInflight),
-		stopCh: make(chan struct{}), done: make(chan struct{}), tr: newTracker(),
-		rejects: rejectLog{every: rejectSummaryEvery}}
+	in := newIntake(app, o.withDefaults())
 	in.client = mqtt.NewClient(in.clientOptions())
 	return in, nil
 }
 
-// Client is the MQTT client, for publishing (alarms) on the same session.
+// NewLocal prepares an Intake without a subscription: an embedded broker
+// hands it messages through Submit. Options about the broker connection
+// are ignored.
+func NewLocal(app Appender, o Options) *Intake {
+	in := newIntake(app, o.withDefaults())
+	in.local = true
+	return in
+}
+
+func newIntake(app Appender, o Options) *Intake {
+	return &Intake{opts: o, app: app, log: o.Logger, m: newMetrics(o.Registerer), dec: o.Decoder,
+		queue: make(chan item, o.MaxInflight), slots: make(chan struct{}, o.MaxInflight),
+		stopCh: make(chan struct{}), done: make(chan struct{}), tr: newTracker(),
+		rejects: rejectLog{every: rejectSummaryEvery}}
+}
+
+// Client is the MQTT client, for publishing (alarms) on the same session;
+// nil for a local intake.
 func (in *Intake) Client() mqtt.Client { return in.client }
 
 // Seed marks (generator, seq) as already stored, so that a redelivery of it
@@ -97,7 +112,10 @@ func (in *Intake) Start(ctx context.Context) error {
 	}
 	ctx, in.cancel = context.WithCancel(ctx)
 	go in.commitLoop(ctx) // Drain waits for it
-	in.bg.start(func(quit <-chan struct{}) { in.connectLoop(ctx, quit) })
+	in.started.Store(true)
+	if !in.local {
+		in.bg.start(func(quit <-chan struct{}) { in.connectLoop(ctx, quit) })
+	}
 	return nil
 }
 
@@ -135,6 +153,10 @@ func (in *Intake) Drain(ctx context.Context) error {
 func (in *Intake) Close() {
 	in.closed.Do(func() {
 		in.stopping.Store(true)
+		if in.local {
+			in.rejects.flush(in.log)
+			return
+		}
 		// Acks travel through paho's goroutines after Ack returns, and the
 		// DISCONNECT packet may overtake them; give them a moment. An ack
 		// lost here only makes the broker redeliver (and dedupe drop) the
@@ -150,19 +172,28 @@ func (in *Intake) Close() {
 	})
 }
 
-// handle runs on the paho router goroutine, in delivery order. It takes
-// one of the MaxInflight slots before it holds the message, blocking while
+// handle runs on the paho router goroutine, in delivery order.
+func (in *Intake) handle(_ mqtt.Client, msg mqtt.Message) { in.Submit(msg) }
+
+// Submit decodes msg and queues it for the next group commit. It takes one
+// of the MaxInflight slots before it holds the message, blocking while
 // every slot is taken (the commit in progress and the queue behind it);
-// the commit goroutine frees the slots once the messages are acknowledged.
-func (in *Intake) handle(_ mqtt.Client, msg mqtt.Message) {
+// the commit goroutine frees the slots once it has handed the messages
+// their Ack, and never waits for a caller of Submit, so a blocked Submit
+// cannot stall a commit. It returns false, and msg will never be
+// acknowledged, once the intake is stopping (a blocked Submit returns
+// then). Messages of one publisher must be submitted from one goroutine,
+// in arrival order; calls from several goroutines are safe.
+func (in *Intake) Submit(msg Message) bool {
 	if in.stopping.Load() || !in.acquire() {
-		return // not acknowledged: the broker redelivers it to the next session
+		return false // not acknowledged: the publisher sends it again
 	}
 	in.m.messages.Inc()
 	if msg.Qos() == 0 {
 		in.noteQoS0(msg.Topic())
 	}
 	in.queue <- in.prepare(msg, in.opts.Now()) // never blocks: a slot is held
+	return true
 }
 
 // acquire takes a slot; false when the intake stops first.
@@ -191,14 +222,14 @@ func (in *Intake) release(n int) {
 // noteQoS0 counts a message delivered at QoS 0 and warns about the first.
 func (in *Intake) noteQoS0(topic string) {
 	in.m.qos0.Inc()
-	if !in.warnedQoS0.Swap(true) {
+	if !in.local && !in.warnedQoS0.Swap(true) { // the embedded broker warns per client
 		in.log.Warn("mqtt: broker delivers messages at QoS 0; they are not redelivered if the agent stops before "+
 			"committing them: publish at QoS 1, or set upgrade_outgoing_qos true on Mosquitto", "topic", topic)
 	}
 }
 
 // prepare decodes and encodes one message into spool records.
-func (in *Intake) prepare(msg mqtt.Message, now time.Time) item {
+func (in *Intake) prepare(msg Message, now time.Time) item {
 	it := item{msg: msg}
 	topic := msg.Topic()
 	if in.opts.Ignore != nil && in.opts.Ignore(topic) {

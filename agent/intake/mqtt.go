@@ -38,8 +38,12 @@ type Status struct {
 	Inflight    int       `json:"inflight"`
 }
 
-// Ready reports whether the intake is connected and subscribed.
+// Ready reports whether the intake is connected and subscribed (a local
+// intake: started and not stopping).
 func (in *Intake) Ready() bool {
+	if in.local {
+		return in.started.Load() && !in.stopping.Load()
+	}
 	in.state.mu.Lock()
 	defer in.state.mu.Unlock()
 	return in.state.connected && in.state.subscribed

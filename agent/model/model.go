@@ -11,7 +11,7 @@ const (
 )
 
 // Measurement is the InfluxDB measurement of both the raw and the
-// downsampled series (seed spec section 3 and 4).
+// downsampled series (the reference pipeline).
 const Measurement = "genData"
 
 // Reading is one sample of one emergency generator, as published on MQTT.

@@ -107,7 +107,11 @@ func loadLog(exp *verify.Expect, path string) error {
 
 // publish runs the fleet with the cut timeline and the status line.
 func publish(ctx context.Context, o Options, in *infra, agent Agent, logPath string) (fleet.Summary, error) {
-	pubs, err := dial(ctx, o, in.env.MQTT)
+	url := in.env.MQTT
+	if in.env.Listen != "" {
+		url = "tcp://" + in.env.Listen
+	}
+	pubs, err := dial(ctx, o, url)
 	if err != nil {
 		return fleet.Summary{}, err
 	}

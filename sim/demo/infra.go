@@ -31,6 +31,9 @@ func startInfra(ctx context.Context, o Options, dir string) (*infra, error) {
 		return nil, err
 	}
 	in.env.MQTT = in.broker.url
+	if o.Embedded {
+		in.env.Listen = freeAddr()
+	}
 	if in.kafka, err = startKafka(o.Logger.With("component", "kafka-link"), in.env.RawTopic, in.env.DownTopic); err != nil {
 		in.stop()
 		return nil, err
@@ -91,6 +94,9 @@ func (in *infra) stop() {
 
 func (in *infra) describe(w io.Writer) {
 	fmt.Fprintf(w, "mqtt broker: in-process at %s\n", in.env.MQTT)
+	if in.env.Listen != "" {
+		fmt.Fprintf(w, "generators publish to the agent's embedded broker at tcp://%s\n", in.env.Listen)
+	}
 	fmt.Fprintf(w, "kafka: in-process, topics %s and %s, behind a cuttable link at %s\n",
 		in.env.RawTopic, in.env.DownTopic, in.env.KafkaBrokers[0])
 }

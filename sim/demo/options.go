@@ -23,6 +23,9 @@ type Options struct {
 	// /opt/edgespool-tools/bin/influxd, then PATH]. NoInflux skips InfluxDB.
 	Influxd  string
 	NoInflux bool
+	// Embedded: the generators publish to the agent's own MQTT broker
+	// (Env.Listen) instead of the demo's broker.
+	Embedded bool
 	Dir      string        // working directory [a temporary one, removed after]
 	Every    time.Duration // status line interval [1s]
 	Out      io.Writer     // the story [os.Stdout]
@@ -57,7 +60,10 @@ func setDefault[T comparable](p *T, def T) {
 
 // Env is what the demo provides to the agent.
 type Env struct {
-	MQTT         string   // broker URL, tcp://127.0.0.1:port
+	MQTT string // broker URL, tcp://127.0.0.1:port
+	// Listen, in embedded mode, is the host:port the agent's own broker
+	// must serve; the generators publish there instead of to MQTT.
+	Listen       string
 	Topic        string   // topic filter the fleet publishes under
 	KafkaBrokers []string // bootstrap addresses, through the cuttable link
 	RawTopic     string   // Kafka topics (already created)

@@ -33,13 +33,13 @@ type Drill struct {
 
 // Fleet is the simulated fleet.
 type Fleet struct {
-	Generators int     `yaml:"generators"` // [10]
-	First      int     `yaml:"first"`      // index of the first generator [1]
-	Rate       float64 `yaml:"rate"`       // readings per second per generator [1]
-	QoS        int     `yaml:"qos"`        // 1 (default) or 0
-	Seed       uint64  `yaml:"seed"`       // model seed [1]
-	ClientID   string  `yaml:"client_id"`  // MQTT client id prefix [edgespool-drill]
-	Window     int     `yaml:"window"`     // unacknowledged messages per connection [fleet default]
+	Generators int     `yaml:"generators" json:"generators"` // [10]
+	First      int     `yaml:"first" json:"first"`           // index of the first generator [1]
+	Rate       float64 `yaml:"rate" json:"rate"`             // readings per second per generator [1]
+	QoS        int     `yaml:"qos" json:"qos"`               // 1 (default) or 0
+	Seed       uint64  `yaml:"seed" json:"seed"`             // model seed [1]
+	ClientID   string  `yaml:"client_id" json:"client_id"`   // MQTT client id prefix [edgespool-drill]
+	Window     int     `yaml:"window" json:"window"`         // unacknowledged messages per connection [fleet default]
 }
 
 // Site is where the drill runs.
@@ -122,15 +122,15 @@ type InfluxSink struct {
 
 // Fault is one entry of the timeline.
 type Fault struct {
-	At      time.Duration `yaml:"at"`
-	Kind    Kind          `yaml:"fault"`
-	Link    string        `yaml:"link"`    // kafka, influxdb or both (link faults) [both]
-	For     time.Duration `yaml:"for"`     // how long the fault lasts (down time for restarts)
-	Down    time.Duration `yaml:"down"`    // flap: time cut [5s]
-	Up      time.Duration `yaml:"up"`      // flap: time up [10s]
-	Latency time.Duration `yaml:"latency"` // latency fault [500ms]
-	Jitter  time.Duration `yaml:"jitter"`
-	KBps    int64         `yaml:"kbps"` // bandwidth fault, KB/s [64]
+	At      time.Duration `yaml:"at" json:"at"`
+	Kind    Kind          `yaml:"fault" json:"kind"`
+	Link    string        `yaml:"link" json:"link"`       // kafka, influxdb or both (link faults) [both]
+	For     time.Duration `yaml:"for" json:"for"`         // how long the fault lasts (down time for restarts)
+	Down    time.Duration `yaml:"down" json:"down"`       // flap: time cut [5s]
+	Up      time.Duration `yaml:"up" json:"up"`           // flap: time up [10s]
+	Latency time.Duration `yaml:"latency" json:"latency"` // latency fault [500ms]
+	Jitter  time.Duration `yaml:"jitter" json:"jitter"`
+	KBps    int64         `yaml:"kbps" json:"kbps"` // bandwidth fault, KB/s [64]
 }
 
 // Random draws faults from a seed between Start and End.

@@ -106,7 +106,7 @@ downsample:
   enabled: true
   window: %s
   allowed_lateness: 500ms
-  idle_close: 2s
+  idle_grace: 2s
 http:
   listen: %s
 `, s.broker.URL, filepath.Join(s.dir, "spool.db"), s.kafka.Addrs[0], verify.DefaultRawTopic, verify.DefaultDownTopic,
@@ -192,6 +192,13 @@ func TestDrillQuick(t *testing.T) {
 	checkSteps(t, rec)
 	if cut := v.Steps[1]; cut.MaxBacklog == 0 || cut.DrainAfter < 0 {
 		t.Errorf("kafka cut step: max backlog %d, drained after %v: the cut did not show in the agent's backlog", cut.MaxBacklog, cut.DrainAfter)
+	}
+	var spooled uint64
+	for _, s := range rec.Samples {
+		spooled = max(spooled, s.Spooled)
+	}
+	if spooled == 0 {
+		t.Errorf("no sample read the raw stream's last seq from the agent's /status")
 	}
 	checkMeta(t, rec, d)
 	html, err := os.ReadFile(filepath.Join(dir, ReportFile))

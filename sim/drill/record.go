@@ -36,13 +36,13 @@ type Meta struct {
 	Started       time.Time `json:"started"`
 	Ended         time.Time `json:"ended"`
 	Host          string    `json:"host"`
-	AgentVersion  string    `json:"agentVersion"`
-	BrokerVersion string    `json:"brokerVersion"`
-	DrillSHA256   string    `json:"drillSHA256"`
-	AgentConfig   string    `json:"agentConfig,omitempty"`
-	AgentSHA256   string    `json:"agentConfigSHA256,omitempty"`
-	FleetSeed     uint64    `json:"fleetSeed"`
-	ScheduleSeed  uint64    `json:"scheduleSeed"`
+	AgentVersion  string    `json:"agent_version"`
+	BrokerVersion string    `json:"broker_version"`
+	DrillSHA256   string    `json:"drill_sha256"`
+	AgentConfig   string    `json:"agent_config,omitempty"`
+	AgentSHA256   string    `json:"agent_config_sha256,omitempty"`
+	FleetSeed     uint64    `json:"fleet_seed"`
+	ScheduleSeed  uint64    `json:"schedule_seed"`
 	Scale         float64   `json:"scale"`
 }
 

@@ -14,16 +14,16 @@ type Sample struct {
 	Time      time.Time     `json:"time"`
 	Published uint64        `json:"published"` // by the fleet, so far
 	Acked     uint64        `json:"acked"`     // acknowledged by the broker, so far
-	AgentUp   bool          `json:"agentUp"`   // /status answered
+	AgentUp   bool          `json:"agent_up"`  // /status answered
 	Backlog   uint64        `json:"backlog"`   // raw readings spooled, not yet confirmed by every sink
 	Spooled   uint64        `json:"spooled"`   // raw stream's last seq
 	// Delivered is the raw readings each sink confirmed, accumulated over
 	// agent restarts.
 	Delivered  map[string]uint64  `json:"delivered,omitempty"`
-	AgentLinks map[string]string  `json:"agentLinks,omitempty"` // the agent's view of each sink link
-	Links      map[string]string  `json:"links"`                // what the drill did to each link
-	Faults     []string           `json:"faults,omitempty"`     // faults in progress
-	Metrics    map[string]float64 `json:"metrics,omitempty"`    // selected /metrics, as read
+	AgentLinks map[string]string  `json:"agent_links,omitempty"` // the agent's view of each sink link
+	Links      map[string]string  `json:"links"`                 // what the drill did to each link
+	Faults     []string           `json:"faults,omitempty"`      // faults in progress
+	Metrics    map[string]float64 `json:"metrics,omitempty"`     // selected /metrics, as read
 	// Counted is the agent's loss counters, accumulated over restarts.
 	Counted map[string]float64 `json:"counted,omitempty"`
 	Status  json.RawMessage    `json:"status,omitempty"` // the whole /status

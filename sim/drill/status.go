@@ -29,7 +29,7 @@ type agentStatus struct {
 	Spool struct {
 		Streams []struct {
 			Name    string `json:"name"`
-			LastSeq uint64 `json:"LastSeq"`
+			LastSeq uint64 `json:"last_seq"`
 		} `json:"streams"`
 	} `json:"spool"`
 	Sinks []struct {

@@ -22,15 +22,15 @@ type Verdict struct {
 	OK        bool          `json:"ok"`
 	Reasons   []string      `json:"reasons,omitempty"`
 	Drained   bool          `json:"drained"`
-	DrainTime time.Duration `json:"drainTime"` // from the end of publishing to an empty backlog
+	DrainTime time.Duration `json:"drain_time"` // from the end of publishing to an empty backlog
 	Published uint64        `json:"published"`
 	Acked     uint64        `json:"acked"`
 	// Lost is the acknowledged readings missing from a sink (the most of
 	// any sink); Counted the agent's loss counters over the drill.
 	Lost         uint64             `json:"lost"`
 	Counted      map[string]float64 `json:"counted"`
-	CountedTotal float64            `json:"countedTotal"`
-	LossCounted  bool               `json:"lossCounted"` // every loss shows in the agent's counters
+	CountedTotal float64            `json:"counted_total"`
+	LossCounted  bool               `json:"loss_counted"` // every loss shows in the agent's counters
 	Report       verify.Report      `json:"report"`
 	Steps        []StepResult       `json:"steps"`
 }
@@ -41,10 +41,10 @@ type StepResult struct {
 	Published  uint64     `json:"published"`
 	Acked      uint64     `json:"acked"`
 	Sinks      []StepSink `json:"sinks"`
-	MaxBacklog uint64     `json:"maxBacklog"`
+	MaxBacklog uint64     `json:"max_backlog"`
 	// DrainAfter is the time from the fault's end until the backlog was
 	// back under DrainThreshold; -1 when it never was.
-	DrainAfter time.Duration `json:"drainAfter"`
+	DrainAfter time.Duration `json:"drain_after"`
 	Counted    float64       `json:"counted"` // agent loss counters' increase during the step
 }
 
@@ -55,7 +55,7 @@ type StepSink struct {
 	Duplicates int                       `json:"duplicates"`
 	Lost       uint64                    `json:"lost"`
 	Reordered  int                       `json:"reordered"`
-	MissingBy  map[string][]verify.Range `json:"missingBy,omitempty"`
+	MissingBy  map[string][]verify.Range `json:"missing_by,omitempty"`
 }
 
 // drainThreshold is the backlog under which the agent counts as drained

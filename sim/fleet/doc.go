@@ -1,5 +1,5 @@
 // Package fleet simulates a fleet of emergency fuel generators that publish
-// their readings over MQTT, as the reference simulator of the seed spec does,
+// their readings over MQTT, as the reference simulator does,
 // plus what end-to-end verification needs: every reading carries its event
 // time and a per-device sequence number.
 //

@@ -17,7 +17,7 @@ type Band struct {
 	BurnMin, BurnMax   int64
 }
 
-// Bands is the load table of the seed spec, section 1. The 1..24 band burns
+// Bands is the load table of the reference simulator. The 1..24 band burns
 // 10..50 (the reference meant this; a bug there burnt 0).
 var Bands = []Band{
 	{MinLoad: 75, MaxLoad: 100, TempMin: 210, TempMax: 300, PowerMin: 2000, PowerMax: 2600, BurnMin: 90, BurnMax: 130},
@@ -27,7 +27,7 @@ var Bands = []Band{
 	{MinLoad: 0, MaxLoad: 0, TempMin: 160, TempMax: 160, PowerMin: 0, PowerMax: 0, BurnMin: 0, BurnMax: 0},
 }
 
-// Model constants of the seed spec.
+// Model constants of the reference simulator.
 const (
 	MaxLoad                    = 100
 	StartFuelMin, StartFuelMax = 900, 1000

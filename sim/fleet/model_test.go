@@ -19,7 +19,7 @@ func TestBandForCoversEveryLoad(t *testing.T) {
 }
 
 // TestReadingsFollowBands checks every reading of a long run against the
-// seed spec's table, recomputing the fuel from the previous reading.
+// reference pipeline's table, recomputing the fuel from the previous reading.
 func TestReadingsFollowBands(t *testing.T) {
 	g := NewGenerator(42, 3)
 	fuel := g.Fuel()

@@ -31,11 +31,11 @@ type Summary struct {
 
 // DeviceSummary is one generator's part of a Summary.
 type DeviceSummary struct {
-	ID        string    `json:"generatorID"`
+	ID        string    `json:"generator_id"`
 	Published uint64    `json:"published"`
 	Acked     uint64    `json:"acked"`
-	FirstTime time.Time `json:"firstTime"`
-	LastTime  time.Time `json:"lastTime"`
+	FirstTime time.Time `json:"first_time"`
+	LastTime  time.Time `json:"last_time"`
 }
 
 // Summary returns the per-generator summary of what was published so far.

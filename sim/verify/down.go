@@ -6,7 +6,7 @@ import (
 	"github.com/edgespool/edgespool/agent/model"
 )
 
-// Reference alarm labels and threshold (seed spec section 4).
+// Reference alarm labels and threshold (the reference pipeline).
 const (
 	AlarmRefuel   = "refuel"
 	AlarmNoAction = "no action"

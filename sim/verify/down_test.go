@@ -74,9 +74,11 @@ func TestCheckDownFindings(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if r := CheckDown("influx", raw, tc.edit(pointsFor(raw)), DownOptions{}); !tc.check(r) {
+			r := CheckDown("influx", raw, tc.edit(pointsFor(raw)), DownOptions{})
+			if !tc.check(r) {
 				t.Fatalf("report %+v", r)
 			}
+			checkExampleKinds(t, r, r.Examples)
 		})
 	}
 }

@@ -7,7 +7,8 @@ import (
 
 // Range is an inclusive range of sequence numbers.
 type Range struct {
-	From, To uint64
+	From uint64 `json:"from"`
+	To   uint64 `json:"to"`
 }
 
 func (r Range) String() string {

@@ -32,16 +32,16 @@ type RawReport struct {
 	Unique     int                 `json:"unique"`
 	Duplicates int                 `json:"duplicates"`
 	Missing    uint64              `json:"missing"`
-	MissingBy  map[string][]Range  `json:"missingBy,omitempty"`
-	ShortBy    map[string]uint64   `json:"shortBy,omitempty"` // count-only generators (no seq, no log)
-	Unacked    uint64              `json:"unackedNotArrived"` // sent, never acknowledged, absent: allowed
-	OutOfOrder int                 `json:"outOfOrder"`
-	Split      []string            `json:"splitAcrossPartitions,omitempty"`
-	Unknown    int                 `json:"unknown"`       // seq never published by an expected generator
-	Other      int                 `json:"other"`         // records of generators outside the expected set (ignored)
-	Mismatch   int                 `json:"valueMismatch"` // differs from the published log
-	BadKey     int                 `json:"badKey"`        // Kafka key is not the generatorID
-	BadID      int                 `json:"badIdentity"`   // identity header does not match
+	MissingBy  map[string][]Range  `json:"missing_by,omitempty"`
+	ShortBy    map[string]uint64   `json:"short_by,omitempty"`  // count-only generators (no seq, no log)
+	Unacked    uint64              `json:"unacked_not_arrived"` // sent, never acknowledged, absent: allowed
+	OutOfOrder int                 `json:"out_of_order"`
+	Split      []string            `json:"split_across_partitions,omitempty"`
+	Unknown    int                 `json:"unknown"`        // seq never published by an expected generator
+	Other      int                 `json:"other"`          // records of generators outside the expected set (ignored)
+	Mismatch   int                 `json:"value_mismatch"` // differs from the published log
+	BadKey     int                 `json:"bad_key"`        // Kafka key is not the generatorID
+	BadID      int                 `json:"bad_identity"`   // identity header does not match
 	BadRecords int                 `json:"undecodable"`
 	Examples   map[string][]string `json:"examples,omitempty"`
 }
@@ -104,11 +104,11 @@ func (c *rawCheck) observe(o Observation) {
 	id := o.GeneratorID
 	if o.Key != "" && o.Key != id {
 		c.rep.BadKey++
-		c.rep.example("badKey", "partition %d offset %d: key %q, generatorID %q", o.Partition, o.Offset, o.Key, id)
+		c.rep.example("bad_key", "partition %d offset %d: key %q, generatorID %q", o.Partition, o.Offset, o.Key, id)
 	}
 	if o.ID != "" && o.Seq != 0 && o.ID != id+"/seq/"+strconv.FormatUint(o.Seq, 10) {
 		c.rep.BadID++
-		c.rep.example("badIdentity", "%s seq %d: identity %q", id, o.Seq, o.ID)
+		c.rep.example("bad_identity", "%s seq %d: identity %q", id, o.Seq, o.ID)
 	}
 	dev, known := c.exp.Devices[id]
 	if !known {
@@ -146,7 +146,7 @@ func (c *rawCheck) compare(id string, seq uint64, got model.Reading) {
 	got.Seq, got.Stamped = want.Seq, want.Stamped
 	if got != want {
 		c.rep.Mismatch++
-		c.rep.example("valueMismatch", "%s seq %d: got %+v, published %+v", id, seq, got, want)
+		c.rep.example("value_mismatch", "%s seq %d: got %+v, published %+v", id, seq, got, want)
 	}
 }
 
@@ -161,7 +161,7 @@ func (c *rawCheck) order(id string, seq uint64, o Observation) {
 	k := partGen{o.Partition, id}
 	if seq < c.maxSeq[k] && c.seen[id][seq] == 0 {
 		c.rep.OutOfOrder++
-		c.rep.example("outOfOrder", "%s partition %d offset %d: seq %d after seq %d", id, o.Partition, o.Offset, seq, c.maxSeq[k])
+		c.rep.example("out_of_order", "%s partition %d offset %d: seq %d after seq %d", id, o.Partition, o.Offset, seq, c.maxSeq[k])
 	}
 	c.maxSeq[k] = max(c.maxSeq[k], seq)
 }

@@ -77,9 +77,11 @@ func TestCheckRawFindings(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if r := CheckRaw("kafka", ExpectCounts(1, 24), tc.obs); !tc.check(r) {
+			r := CheckRaw("kafka", ExpectCounts(1, 24), tc.obs)
+			if !tc.check(r) {
 				t.Fatalf("report %+v", r)
 			}
+			checkExampleKinds(t, r, r.Examples)
 		})
 	}
 }

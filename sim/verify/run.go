@@ -7,7 +7,8 @@ import (
 	"github.com/edgespool/edgespool/agent/model"
 )
 
-// Default sink names (seed spec sections 3 and 4).
+// Default sink names: the Kafka topics and InfluxDB databases of the
+// reference pipeline.
 const (
 	DefaultRawTopic  = "emergency_generators"
 	DefaultDownTopic = "emergency_generators_downsampled"

@@ -79,6 +79,10 @@ func summary(cfg config.Config) string {
 	if len(sinks) == 0 {
 		sinks = []string{"none"}
 	}
-	return fmt.Sprintf("broker %s, client id %s, spool %s, cap %s, sinks: %s, downsample: %v",
-		r.MQTT.Broker, r.MQTT.ClientID, r.Spool.Path, r.Spool.MaxBytes, strings.Join(sinks, "; "), r.Downsample.Enabled)
+	intake := fmt.Sprintf("broker %s, client id %s", r.MQTT.Broker, r.MQTT.ClientID)
+	if r.Broker.Enabled() {
+		intake = "embedded broker on " + strings.Join(r.Broker.Listen, " ")
+	}
+	return fmt.Sprintf("%s, spool %s, cap %s, sinks: %s, downsample: %v",
+		intake, r.Spool.Path, r.Spool.MaxBytes, strings.Join(sinks, "; "), r.Downsample.Enabled)
 }

@@ -6,6 +6,7 @@
 //	edgespool version                   print version, commit, platform
 //	edgespool status [-addr HOST:PORT]  show a running agent's state
 //	edgespool spool stat|dump|compact|repair|remove-cursor -spool FILE
+//	edgespool broker passwd FILE USER   add a user of the embedded broker
 //
 // Exit codes: 0 success, 1 failure, 2 usage error.
 package main
@@ -27,6 +28,8 @@ commands:
   status [-addr HOST:PORT]    show a running agent's state
   spool stat|dump|compact|repair|remove-cursor -spool FILE
                               inspect or compact a spool file (agent stopped)
+  broker passwd FILE USER     add or update a user of the embedded broker
+                              (password read from standard input)
 
 Run "edgespool <command> -h" for a command's flags.
 `
@@ -45,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func([]string, io.Writer, io.Writer) error{
 		"run": cmdRun, "check-config": cmdCheckConfig, "version": cmdVersion,
-		"status": cmdStatus, "spool": cmdSpool,
+		"status": cmdStatus, "spool": cmdSpool, "broker": cmdBroker,
 	}
 	cmd, ok := cmds[args[0]]
 	switch {

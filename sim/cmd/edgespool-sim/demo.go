@@ -27,6 +27,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Uint64Var(&o.Seed, "seed", 1, "model seed")
 	fs.StringVar(&o.Influxd, "influxd", "", "influxd binary (default: $EDGESPOOL_TOOLS/bin, /opt/edgespool-tools/bin, PATH)")
 	fs.BoolVar(&o.NoInflux, "no-influx", false, "run without InfluxDB even when influxd is available")
+	brokerMode := fs.String("broker-mode", "external", "external: the agent subscribes to the demo's broker; embedded: the generators publish to the agent's own broker")
 	fs.StringVar(&o.Dir, "dir", "", "keep the spool, published log and influxd data here (default: a temporary directory, removed)")
 	fs.StringVar(&level, "log-level", "error", "component log level on stderr: debug, info, warn, error")
 	if err := parse(fs, args); err != nil {
@@ -34,6 +35,13 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if o.Generators < 1 || o.Rate <= 0 || o.Duration <= 0 {
 		return fmt.Errorf("%w: -generators, -rate and -duration must be positive", errUsage)
+	}
+	switch *brokerMode {
+	case "external":
+	case "embedded":
+		o.Embedded = true
+	default:
+		return fmt.Errorf("%w: -broker-mode must be external or embedded, got %q", errUsage, *brokerMode)
 	}
 	log, err := newLogger(stderr, level)
 	if err != nil {

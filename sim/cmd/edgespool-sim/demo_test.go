@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/edgespool/edgespool/agent"
+	"github.com/edgespool/edgespool/agent/model"
 	"github.com/edgespool/edgespool/sim/demo"
+	"github.com/edgespool/edgespool/uplink"
 )
 
 // TestDemoWithAgent runs the self-contained demo with the real agent, a
@@ -70,18 +75,35 @@ func TestDemoFlags(t *testing.T) {
 }
 
 func TestStatusCounters(t *testing.T) {
-	const body = `{"spool":{"streams":[{"name":"downsampled","LastSeq":7},{"name":"raw","LastSeq":500}],
-	 "consumers":[{"Consumer":"downsample","Stream":"raw","LagRecords":400},
-	  {"Consumer":"kafka/raw","Stream":"raw","LagRecords":120},{"Consumer":"influx/raw","Stream":"raw","LagRecords":30}]},
-	 "sinks":[{"sink":"kafka","stream":"raw","sent":380,"link":{"state":"retrying"}},
-	  {"sink":"kafka","stream":"downsampled","sent":7,"link":{"state":"retrying"}},
-	  {"sink":"influx","stream":"raw","sent":470,"link":{"state":"up"}}]}`
-	var st agentStatus
-	if err := json.Unmarshal([]byte(body), &st); err != nil {
+	raw := func(name string, lag uint64) agent.ConsumerStatus {
+		return agent.ConsumerStatus{Consumer: name, Stream: model.StreamRaw, LagRecords: lag}
+	}
+	sink := func(name, stream string, sent uint64, state uplink.LinkState) uplink.ForwarderStatus {
+		return uplink.ForwarderStatus{Sink: name, Stream: stream, Sent: sent, Link: uplink.LinkStatus{State: state}}
+	}
+	var st agent.Status
+	st.Spool.Streams = []agent.StreamStatus{{Name: model.StreamDownsampled, LastSeq: 7}, {Name: model.StreamRaw, LastSeq: 500}}
+	st.Spool.Consumers = []agent.ConsumerStatus{raw(agent.ConsumerDownsample, 400), raw("kafka/raw", 120), raw("influx/raw", 30)}
+	st.Sinks = []uplink.ForwarderStatus{sink("kafka", model.StreamRaw, 380, uplink.LinkRetrying),
+		sink("kafka", model.StreamDownsampled, 7, uplink.LinkRetrying), sink("influx", model.StreamRaw, 470, uplink.LinkUp)}
+	c := statusCounters(st)
+	if c.Spooled != 500 || c.Backlog != 120 || c.Forwarded != 380 || c.Links != "kafka retrying, influx up" {
+		t.Fatalf("counters %+v", c)
+	}
+}
+
+// The demo reads a real /status: the drill's sample, taken from the agent
+// during an uplink outage.
+func TestStatusCountersFromAgent(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "drill", "testdata", "agent-status.json"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	c := st.counters()
-	if c.Spooled != 500 || c.Backlog != 120 || c.Forwarded != 380 || c.Links != "kafka retrying, influx up" {
+	var st agent.Status
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	if c := statusCounters(st); c.Spooled == 0 || c.Backlog == 0 || c.Forwarded == 0 || c.Links != "kafka retrying, influx retrying" {
 		t.Fatalf("counters %+v", c)
 	}
 }

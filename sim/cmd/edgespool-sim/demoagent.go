@@ -13,13 +13,18 @@ import (
 
 	"github.com/edgespool/edgespool/agent"
 	"github.com/edgespool/edgespool/agent/config"
+	"github.com/edgespool/edgespool/agent/model"
 	"github.com/edgespool/edgespool/sim/demo"
 )
 
 // demoConfig is the agent configuration for the demo environment.
 func demoConfig(env demo.Env, httpAddr string) config.Config {
 	cfg := config.Default()
-	cfg.MQTT.Broker, cfg.MQTT.ClientID, cfg.MQTT.Topics = env.MQTT, "edgespool-demo", []string{env.Topic}
+	if env.Listen != "" { // embedded broker mode
+		cfg.Broker.Listen, cfg.Broker.Auth.AllowAnonymous = []string{"tcp://" + env.Listen}, true
+	} else {
+		cfg.MQTT.Broker, cfg.MQTT.ClientID, cfg.MQTT.Topics = env.MQTT, "edgespool-demo", []string{env.Topic}
+	}
 	cfg.Spool.Path = filepath.Join(env.Dir, "spool.db")
 	cfg.Kafka.Enabled, cfg.Kafka.Brokers = true, env.KafkaBrokers
 	cfg.Kafka.RawTopic, cfg.Kafka.DownsampledTopic = env.RawTopic, env.DownTopic
@@ -104,33 +109,9 @@ func (a *demoAgent) Stop(ctx context.Context) error {
 	}
 }
 
-// agentStatus is the part of /status the demo shows.
-type agentStatus struct {
-	Spool struct {
-		Streams []struct {
-			Name    string `json:"name"`
-			LastSeq uint64 `json:"LastSeq"`
-		} `json:"streams"`
-		Consumers []struct {
-			Consumer   string `json:"Consumer"`
-			Stream     string `json:"Stream"`
-			LagRecords uint64 `json:"LagRecords"`
-		} `json:"consumers"`
-	} `json:"spool"`
-	Sinks []struct {
-		Sink       string `json:"sink"`
-		Stream     string `json:"stream"`
-		LagRecords uint64 `json:"lag_records"`
-		Sent       uint64 `json:"sent"`
-		Link       struct {
-			State string `json:"state"`
-		} `json:"link"`
-	} `json:"sinks"`
-}
-
 // Counters reads /status; on error it returns zeros.
 func (a *demoAgent) Counters() demo.Counters {
-	var st agentStatus
+	var st agent.Status
 	resp, err := a.client.Get(a.base + "/status")
 	if err != nil {
 		return demo.Counters{Links: "status unavailable"}
@@ -139,21 +120,21 @@ func (a *demoAgent) Counters() demo.Counters {
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		return demo.Counters{Links: "status unreadable"}
 	}
-	return st.counters()
+	return statusCounters(st)
 }
 
 // counters: Spooled is the raw stream's last seq; Backlog the raw readings
 // not yet confirmed by every sink (the largest sink cursor lag); Forwarded
 // the raw readings confirmed by every sink (the smallest count sent).
-func (st agentStatus) counters() demo.Counters {
+func statusCounters(st agent.Status) demo.Counters {
 	var c demo.Counters
 	for _, s := range st.Spool.Streams {
-		if s.Name == "raw" {
+		if s.Name == model.StreamRaw {
 			c.Spooled = s.LastSeq
 		}
 	}
 	for _, cs := range st.Spool.Consumers {
-		if cs.Stream == "raw" && cs.Consumer != "downsample" {
+		if cs.Stream == model.StreamRaw && cs.Consumer != agent.ConsumerDownsample {
 			c.Backlog = max(c.Backlog, cs.LagRecords)
 		}
 	}
@@ -161,13 +142,13 @@ func (st agentStatus) counters() demo.Counters {
 	var names []string
 	first := true
 	for _, s := range st.Sinks {
-		if s.Stream == "raw" && (first || s.Sent < c.Forwarded) {
+		if s.Stream == model.StreamRaw && (first || s.Sent < c.Forwarded) {
 			c.Forwarded, first = s.Sent, false
 		}
 		if _, ok := links[s.Sink]; !ok {
 			names = append(names, s.Sink)
 		}
-		links[s.Sink] = s.Link.State
+		links[s.Sink] = s.Link.State.String()
 	}
 	parts := make([]string, 0, len(names))
 	for _, n := range names {
