@@ -2,6 +2,7 @@ package drill
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 // step's; the first step takes every earlier window and the last every
 // later one.
 func judgeDownSteps(steps []StepResult, bounds []int64, down []downStream, o verify.DownOptions) {
+	down = slices.Clone(down) // in the order of the raw sinks' columns
+	slices.SortFunc(down, func(a, b downStream) int { return strings.Compare(a.sink, b.sink) })
 	for i := range steps {
 		so := o
 		if i > 0 {
