@@ -56,7 +56,8 @@ func downRecords(n, gens int) []spool.Record {
 	return recs
 }
 
-// fakeClock advances by every duration it is asked to wait, at once.
+// fakeClock advances by every duration it is asked to wait, at once, and
+// records the waits; unlike clock.Fake, no test goroutine has to Advance it.
 type fakeClock struct {
 	mu    sync.Mutex
 	now   time.Time
