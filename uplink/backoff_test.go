@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/edgespool/edgespool/agent/clock"
 )
 
 func TestBackoffGrowsCapsAndJitters(t *testing.T) {
@@ -48,7 +50,7 @@ func TestBackoffManyFailuresNoOverflow(t *testing.T) {
 }
 
 // blockingClock never fires: only the context can end a wait.
-type blockingClock struct{ fakeClock }
+type blockingClock struct{ clock.Auto }
 
 func (*blockingClock) After(time.Duration) <-chan time.Time { return nil }
 

@@ -5,24 +5,21 @@ import (
 	"time"
 )
 
-// Auto is a Clock for tests that never blocks: After moves it forward by d
-// at once and fires, so code that sleeps runs through virtual time at full
-// speed. It records every wait. The zero value reads the zero time; safe
-// for concurrent use.
+// Auto is a Fake clock for tests that never blocks: After moves it forward
+// by d at once and fires, so code that sleeps runs through virtual time at
+// full speed. It records every wait; Advance moves it without one. The zero
+// value reads the zero time; safe for concurrent use.
 type Auto struct {
-	mu    sync.Mutex
-	now   time.Time
+	Fake
+	mu    sync.Mutex // serialises After: each wait fires at its own end
 	waits []time.Duration
 }
 
 // NewAuto returns an Auto clock reading t.
-func NewAuto(t time.Time) *Auto { return &Auto{now: t} }
-
-// Now returns the virtual time.
-func (a *Auto) Now() time.Time {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.now
+func NewAuto(t time.Time) *Auto {
+	a := &Auto{}
+	a.now = t
+	return a
 }
 
 // After records d, moves the clock by d and returns a channel that has
@@ -31,17 +28,8 @@ func (a *Auto) After(d time.Duration) <-chan time.Time {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.waits = append(a.waits, d)
-	a.now = a.now.Add(max(d, 0))
-	ch := make(chan time.Time, 1)
-	ch <- a.now
-	return ch
-}
-
-// Advance moves the clock by d without recording a wait.
-func (a *Auto) Advance(d time.Duration) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.now = a.now.Add(d)
+	a.Advance(max(d, 0))
+	return a.Fake.After(0)
 }
 
 // Waits returns the durations passed to After, in order.
