@@ -196,7 +196,7 @@ func (a *Agent) spoolOptions() spool.Options {
 	sc := a.cfg.Spool
 	o := spool.Options{MaxBytes: int64(sc.MaxBytes), MaxAge: sc.MaxAge, Consumers: a.consumers(),
 		CommitMaxRecords: sc.CommitMaxRecords, CommitMaxDelay: sc.CommitMaxDelay, NoSync: sc.NoSync,
-		Logger: a.log, Registerer: a.reg} // the spool adds component=spool itself
+		Logger: a.log, Registerer: a.reg, Now: a.clk.Now} // the spool adds component=spool itself
 	if sc.Overflow == "reject_new" {
 		o.Overflow = spool.RejectNew
 	}
