@@ -155,15 +155,35 @@ wait_for() { # seconds cmd...
 stop_pid() { kill -TERM "$1" 2>/dev/null && wait "$1" 2>/dev/null; return 0; }
 
 start_broker() { # dir; sets BROKER_PORT BROKER_PID
-	local mosq
+	# The free port may be taken between free_port and Mosquitto's bind (the
+	# broker then logs "Address already in use" and exits): up to five
+	# attempts, each on a new port. Up means alive, logged "running" (past
+	# its listeners, so the open port is its own) and the port answers.
+	local mosq attempt deadline log="$1/mosquitto.log"
 	mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 	mkdir -p "$1"
-	BROKER_PORT=$(free_port) || return 1
-	printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$BROKER_PORT" >"$1/mosquitto.conf"
-	"$mosq" -c "$1/mosquitto.conf" >"$1/mosquitto.log" 2>&1 &
-	BROKER_PID=$!
-	PIDS+=("$BROKER_PID")
-	wait_for 10 port_open "$BROKER_PORT" || { cat "$1/mosquitto.log"; return 1; }
+	for attempt in 1 2 3 4 5; do
+		BROKER_PORT=$(free_port) || return 1
+		printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$BROKER_PORT" >"$1/mosquitto.conf"
+		"$mosq" -c "$1/mosquitto.conf" >"$log" 2>&1 &
+		BROKER_PID=$!
+		PIDS+=("$BROKER_PID")
+		deadline=$((SECONDS + 10))
+		while kill -0 "$BROKER_PID" 2>/dev/null && ! grep -q 'Address already in use' "$log"; do
+			grep -q ' running$' "$log" && port_open "$BROKER_PORT" && return 0
+			if [[ $SECONDS -ge $deadline ]]; then
+				port_open "$BROKER_PORT" && return 0 # no "running" line in this version's log
+				echo "mosquitto not up within 10s:"
+				cat "$log"
+				return 1
+			fi
+			sleep 0.2
+		done
+		echo "mosquitto failed on port $BROKER_PORT (attempt $attempt of 5):"
+		cat "$log"
+		stop_pid "$BROKER_PID"
+	done
+	return 1
 }
 
 subscribed() { grep -q 'mqtt subscribed' "$1" 2>/dev/null; }

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,12 +19,19 @@ import (
 // The crash test re-executes the test binary as a child that appends under
 // group commit from several goroutines, runs a derived-stream consumer with
 // Commit and an acknowledging consumer, and prints what it was told is
-// durable. The parent SIGKILLs it at random moments, reopens the spool and
+// durable. The parent SIGKILLs it at random moments after it reported the
+// spool open (a race-built child takes a while to start, so kill times
+// counted from its start would often land before it did anything), reopens
+// the spool and
 // checks that every reported record is there, in order, with its content,
 // that cursors are never ahead of the data, and that every Commit was
 // atomic.
 
 const childEnv = "EDGESPOOL_SPOOL_CHILD"
+
+// readyLine is what the crash child prints once the spool is open, just
+// before its appenders start.
+const readyLine = "READY"
 
 var crashConsumers = map[string][]string{"raw": {"sink", "ds"}}
 
@@ -62,6 +68,7 @@ func crashChild(path string) {
 		}
 	}()
 	run := fmt.Sprint(time.Now().UnixNano())
+	out <- readyLine + "\n" // the parent times its kill from here
 	for w := 0; w < 8; w++ {
 		go crashAppender(s, w, run, out)
 	}
@@ -136,8 +143,8 @@ func TestCrashKillAtRandomMoments(t *testing.T) {
 	budget, deadline := 15, time.Now().Add(4*time.Second)
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	var all []reported
-	for i := 0; i < budget && time.Now().Before(deadline); i++ {
-		got := runAndKill(t, path, time.Duration(30+rng.Intn(250))*time.Millisecond)
+	for i := 0; i < budget && (i < 3 || time.Now().Before(deadline)); i++ {
+		got := runAndKill(t, path, time.Duration(rng.Intn(250))*time.Millisecond)
 		all = append(all, got...)
 		verifyAfterCrash(t, path, all)
 	}
@@ -147,7 +154,8 @@ func TestCrashKillAtRandomMoments(t *testing.T) {
 	t.Logf("%d durable append calls verified", len(all))
 }
 
-// runAndKill starts the child, kills it after d, and returns its reports.
+// runAndKill starts the child, kills it d after it reported the spool
+// open, and returns its reports.
 func runAndKill(t *testing.T, path string, d time.Duration) []reported {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -160,23 +168,32 @@ func runAndKill(t *testing.T, path string, d time.Duration) []reported {
 		t.Fatal(err)
 	}
 	var got []reported
-	var wg sync.WaitGroup
-	wg.Add(1)
+	ready, done := make(chan struct{}), make(chan struct{})
 	go func() {
-		defer wg.Done()
+		defer close(done)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "ERR") {
-				t.Errorf("child: %s", sc.Text())
-			}
-			if r, ok := parseReport(sc.Text()); ok {
-				got = append(got, r)
+			switch line := sc.Text(); {
+			case line == readyLine:
+				close(ready)
+			case strings.HasPrefix(line, "ERR"):
+				t.Errorf("child: %s", line)
+			default:
+				if r, ok := parseReport(line); ok {
+					got = append(got, r)
+				}
 			}
 		}
 	}()
-	time.Sleep(d)
+	select {
+	case <-ready:
+		time.Sleep(d)
+	case <-done: // the child exited early; its error is reported
+	case <-time.After(time.Minute):
+		t.Errorf("child not ready within a minute")
+	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
-	wg.Wait()
+	<-done
 	_ = cmd.Wait()
 	return got
 }

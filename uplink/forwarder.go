@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/clock"
 	"github.com/edgespool/edgespool/agent/model"
 
 	"github.com/edgespool/edgespool/spool"
@@ -73,7 +74,7 @@ type ForwarderOptions struct {
 	DeadLetterStream string
 	Logger           *slog.Logger
 	Metrics          *Metrics
-	Clock            Clock
+	Clock            clock.Clock
 }
 
 // ForwarderStatus is a snapshot of a forwarder for /status.
@@ -104,9 +105,9 @@ type Forwarder struct {
 	o    ForwarderOptions
 	link *Link
 	prio bool
-	clk  Clock
+	clk  clock.Clock
 	lg   *slog.Logger
-	bo   *backoff
+	bo   *retryBackoff
 	acks *acker
 
 	sent, sentBytes, batches, deadLetters, dropped prometheus.Counter
@@ -139,7 +140,7 @@ func NewForwarder(log Log, sink Sink, o ForwarderOptions) (*Forwarder, error) {
 	}
 	o = forwarderDefaults(sink, o)
 	f := &Forwarder{log: log, sink: sink, o: o, link: o.Link, prio: *o.Priority,
-		clk: clockOrReal(o.Clock), bo: newBackoff(o.Backoff, o.Clock)}
+		clk: clock.Or(o.Clock), bo: newBackoff(o.Backoff, o.Clock, nil)}
 	f.lg = o.Logger.With("sink", sink.Name(), "stream", o.Stream)
 	if p, ok := sink.(Prober); ok {
 		f.link.useProber(p)
@@ -283,7 +284,7 @@ func (f *Forwarder) read(ctx context.Context, after uint64) (spool.Batch, error)
 			return b, fmt.Errorf("uplink %s: read: %w", f.o.Consumer, err)
 		}
 		f.lg.Error("spool read failed", "consumer", f.o.Consumer, "err", err)
-		if err := f.bo.wait(ctx, 0); err != nil {
+		if err := f.bo.Wait(ctx); err != nil {
 			return b, nil
 		}
 	}
@@ -434,7 +435,7 @@ func (f *Forwarder) sendRetrying(ctx context.Context, msgs []Message) ([]Message
 	for {
 		err := f.send(ctx, msgs)
 		if err == nil {
-			f.bo.reset()
+			f.bo.Reset()
 			f.link.success()
 			f.confirm(msgs)
 			return nil, nil
@@ -443,12 +444,12 @@ func (f *Forwarder) sendRetrying(ctx context.Context, msgs []Message) ([]Message
 			return msgs, ctx.Err()
 		}
 		if msgs = f.settle(ctx, msgs, err); len(msgs) == 0 {
-			f.bo.reset() // every message delivered or dead-lettered
+			f.bo.Reset() // every message delivered or dead-lettered
 			f.link.rejected(err)
 			return nil, nil
 		}
 		if IsRejected(err) {
-			f.bo.reset()
+			f.bo.Reset()
 			f.link.rejected(err)
 			return msgs, err
 		}
@@ -468,11 +469,11 @@ func (f *Forwarder) sendRetrying(ctx context.Context, msgs []Message) ([]Message
 func (f *Forwarder) waitRetry(ctx context.Context, err error) error {
 	d := f.bo.next(RetryAfter(err))
 	if ClassOf(err) == ClassThrottled {
-		return sleep(ctx, f.clk, d)
+		return clock.Sleep(ctx, f.clk, d)
 	}
 	back, werr := f.link.waitRetry(ctx, d)
 	if back {
-		f.bo.reset()
+		f.bo.Reset()
 	}
 	return werr
 }

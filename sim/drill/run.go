@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	agentclock "github.com/edgespool/edgespool/agent/clock"
 	"github.com/edgespool/edgespool/sim/fleet"
 )
 
@@ -157,7 +158,7 @@ func (r *runner) exercise(ctx context.Context, rec *Record) error {
 	for _, p := range pubs {
 		republished += p.(*fleet.MQTTPublisher).Stats().Republished
 	}
-	r.note("publishing done", fmt.Sprintf("%d messages published again by the simulator (not acknowledged in time)", republished))
+	r.note("publishing done", fmt.Sprintf("%d messages sent again by the simulator (after a reconnect or an acknowledgement timeout)", republished))
 	if err := errors.Join(runErr, lw.Flush()); err != nil || ctx.Err() != nil {
 		return errors.Join(err, ctx.Err())
 	}
@@ -229,7 +230,7 @@ func (r *runner) elapsed() time.Duration { return time.Since(r.start) }
 
 // sleepCtx sleeps d; false when ctx ended first.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
-	return fleet.SystemClock{}.Sleep(ctx, d) == nil
+	return agentclock.Sleep(ctx, nil, d) == nil
 }
 
 // println writes one line of the live output (the sampler and the
