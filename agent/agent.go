@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/edgespool/edgespool/agent/broker"
 	"github.com/edgespool/edgespool/agent/buildinfo"
+	"github.com/edgespool/edgespool/agent/clock"
 	"github.com/edgespool/edgespool/agent/config"
 	"github.com/edgespool/edgespool/agent/httpapi"
 	"github.com/edgespool/edgespool/agent/intake"
@@ -30,7 +32,9 @@ type Agent struct {
 	log      *slog.Logger
 	reg      *prometheus.Registry
 	notifier Notifier
-	live     atomic.Pointer[liveSettings]
+	// clk is the one clock of every component the agent starts.
+	clk  clock.Clock
+	live atomic.Pointer[liveSettings]
 
 	// mu guards what the stages set while /status may read it.
 	mu       sync.Mutex
@@ -48,7 +52,7 @@ func New(cfg config.Config, log *slog.Logger) *Agent {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildinfo.Collector())
-	a := &Agent{cfg: cfg, log: log, reg: reg, notifier: nopNotifier{}}
+	a := &Agent{cfg: cfg, log: log, reg: reg, notifier: nopNotifier{}, clk: clock.Real{}}
 	a.live.Store(newLiveSettings(cfg))
 	return a
 }
@@ -93,8 +97,9 @@ func (a *Agent) stages() []stage {
 // agent outlives Run.
 func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Lock()
-	a.started = time.Now()
+	a.started = a.clk.Now()
 	a.mu.Unlock()
+	defer debug.SetMemoryLimit(applyMemoryLimit(a.cfg.MemoryLimit, a.log))
 	r := newRunner(ctx, a.log)
 	err := r.start(a.stages())
 	if err == nil {
@@ -193,7 +198,7 @@ func (a *Agent) spoolOptions() spool.Options {
 	sc := a.cfg.Spool
 	o := spool.Options{MaxBytes: int64(sc.MaxBytes), MaxAge: sc.MaxAge, Consumers: a.consumers(),
 		CommitMaxRecords: sc.CommitMaxRecords, CommitMaxDelay: sc.CommitMaxDelay, NoSync: sc.NoSync,
-		Logger: a.log, Registerer: a.reg} // the spool adds component=spool itself
+		Logger: a.log, Registerer: a.reg, Now: a.clk.Now} // the spool adds component=spool itself
 	if sc.Overflow == "reject_new" {
 		o.Overflow = spool.RejectNew
 	}

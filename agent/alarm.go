@@ -202,7 +202,7 @@ func (a *Agent) downsampleStage() ([]named, error) {
 		return nil, nil
 	}
 	o := downsample.EngineOptions{Options: a.downsampleOptions(),
-		Consumer: ConsumerDownsample, Logger: a.log.With("component", "downsample"), Registerer: a.reg}
+		Consumer: ConsumerDownsample, Logger: a.log.With("component", "downsample"), Registerer: a.reg, Clock: a.clk}
 	if d.AlarmTopic != "" {
 		p, err := newAlarmPublisher(a.alarmBus(), d.AlarmTopic, func() bool { return a.live.Load().alarmRetain },
 			a.log.With("component", "alarms"), a.reg)

@@ -58,6 +58,7 @@ func TestConfigDefaultsAreLibraryDefaults(t *testing.T) {
 	same("influxdb.gzip", i.NoGzip, iDef.NoGzip)
 
 	same("uplink backoff", a.backoffOptions().WithDefaults(), uplink.BackoffOptions{}.WithDefaults())
+	same("uplink.max_batch_bytes", a.batchBytes(), uplink.DefaultBatchBytes)
 
 	ds, err := a.downsampleOptions().WithDefaults()
 	if err != nil {

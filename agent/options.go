@@ -22,7 +22,8 @@ func (a *Agent) intakeOptions() (intake.Options, error) {
 		Decoder:    intake.Decoder{MaxPayload: int(m.MaxPayload), MaxFuture: m.MaxFuture, Format: payloadFormat(m.PayloadFormat)},
 		Ignore:     alarmTopicMatcher(a.cfg.Downsample),
 		Logger:     a.log.With("component", "mqtt"),
-		Registerer: a.reg}
+		Registerer: a.reg,
+		Clock:      a.clk}
 	broker, secure := tlsBroker(m.Broker, m.TLS.Enabled)
 	if !secure {
 		return o, nil
@@ -113,7 +114,7 @@ func (a *Agent) kafkaOptions() uplink.KafkaOptions {
 	return uplink.KafkaOptions{Name: sinkKafka, Brokers: k.Brokers,
 		Topics:      map[string]string{model.StreamRaw: k.RawTopic, model.StreamDownsampled: k.DownsampledTopic},
 		Compression: k.Compression, BatchRecords: k.BatchMaxRecords, MaxBytesPerSecond: int64(k.BandwidthLimit),
-		TLS: tlsOptions(k.TLS), SASL: kafkaSASL(k.SASL), Logger: a.log.With("component", "kafka")}
+		TLS: tlsOptions(k.TLS), SASL: kafkaSASL(k.SASL), Logger: a.log.With("component", "kafka"), Clock: a.clk}
 }
 
 func (a *Agent) influxOptions() uplink.InfluxOptions {
@@ -121,8 +122,11 @@ func (a *Agent) influxOptions() uplink.InfluxOptions {
 	return uplink.InfluxOptions{Name: sinkInflux, URL: i.URL, Org: i.Org, Token: i.Token,
 		Buckets:     map[string]string{model.StreamRaw: i.RawBucket, model.StreamDownsampled: i.DownsampledBucket},
 		BatchPoints: i.BatchMaxPoints, Parallel: i.ParallelWrites, NoGzip: !i.Gzip, MaxBytesPerSecond: int64(i.BandwidthLimit),
-		TLS: tlsOptions(i.TLS), Logger: a.log.With("component", "influx")}
+		TLS: tlsOptions(i.TLS), Logger: a.log.With("component", "influx"), Clock: a.clk}
 }
+
+// batchBytes is the forwarders' byte bound per batch.
+func (a *Agent) batchBytes() int { return int(a.cfg.Uplink.MaxBatchBytes) }
 
 func (a *Agent) backoffOptions() uplink.BackoffOptions {
 	return uplink.BackoffOptions{Min: a.cfg.Uplink.BackoffMin, Max: a.cfg.Uplink.BackoffMax}

@@ -18,7 +18,10 @@ import (
 const (
 	autoCompactRatio = 4               // file at least 4x the logical bytes
 	autoCompactEvery = 5 * time.Minute // at most this often, except at the backstop
-	compactTxBytes   = 64 << 20
+	// compactTxBytes bounds one copy transaction: bbolt holds a whole
+	// transaction's pages in memory, and the copy is not synced until its
+	// end, so small transactions cost little time and keep the heap small.
+	compactTxBytes = 4 << 20
 )
 
 // Compact compacts the spool file now.

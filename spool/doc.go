@@ -207,5 +207,8 @@ ErrNotSpool, a missing file an error wrapping os.ErrNotExist.
 The page reader used for the structure check and salvage reads bbolt's
 private layout; it lives in internal/boltpages, whose TestBoltLayoutPinned
 fails if a bbolt upgrade changes that layout.
+
+Options.Now is a plain func rather than the agent's clock interface because
+spool is a leaf: it imports nothing of edgespool outside its folder.
 */
 package spool

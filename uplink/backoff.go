@@ -1,78 +1,53 @@
 package uplink
 
 import (
-	"context"
-	"math/rand/v2"
 	"time"
+
+	"github.com/edgespool/edgespool/agent/backoff"
+	"github.com/edgespool/edgespool/agent/clock"
 )
 
-// BackoffOptions configure the retry backoff of a forwarder: capped
-// exponential with jitter. Zero values mean the defaults.
+// BackoffOptions configure the retry backoff of a forwarder: the capped,
+// jittered exponential delay of package backoff, or a server's
+// Retry-After. Zero values mean the defaults.
 type BackoffOptions struct {
-	Min time.Duration // first delay (default 100ms)
-	Max time.Duration // cap of the exponential delay (default 30s)
+	Min time.Duration // first delay (default backoff.DefaultMin)
+	Max time.Duration // cap of the exponential delay (default backoff.DefaultMax)
 	// MaxThrottle caps a server's Retry-After (default 10m), so that a
 	// wrong header cannot stall a link for hours.
 	MaxThrottle time.Duration
 }
 
 func (o BackoffOptions) withDefaults() BackoffOptions {
-	setDefault(&o.Min, 100*time.Millisecond)
-	setDefault(&o.Max, 30*time.Second)
+	setDefault(&o.Min, backoff.DefaultMin)
+	setDefault(&o.Max, backoff.DefaultMax)
 	setDefault(&o.MaxThrottle, 10*time.Minute)
 	o.Max = max(o.Max, o.Min)
 	return o
 }
 
-// backoff computes and sleeps retry delays. After n consecutive failures
-// the delay is Min·2ⁿ capped at Max, with jitter drawing it uniformly from
-// its upper half, so that many agents recovering together do not retry in
-// lockstep. A success resets it.
-type backoff struct {
-	o     BackoffOptions
-	clk   Clock
-	rnd   func() float64 // in [0,1)
-	fails int
+// retryBackoff is a backoff.Backoff that also honours a server's
+// Retry-After hint.
+type retryBackoff struct {
+	*backoff.Backoff
+	maxThrottle time.Duration
 }
 
-func newBackoff(o BackoffOptions, clk Clock) *backoff {
-	return &backoff{o: o.withDefaults(), clk: clockOrReal(clk), rnd: rand.Float64}
+// newBackoff returns the backoff of o on clk; rnd is the jitter source
+// (nil: the default of package backoff).
+func newBackoff(o BackoffOptions, clk clock.Clock, rnd func() float64) *retryBackoff {
+	o = o.withDefaults()
+	b := backoff.New(backoff.Options{Min: o.Min, Max: o.Max, Clock: clk, Rand: rnd})
+	return &retryBackoff{Backoff: b, maxThrottle: o.MaxThrottle}
 }
 
-// next returns the delay after one more failure. A positive hint (a
-// server's Retry-After) replaces the exponential delay, up to MaxThrottle.
-func (b *backoff) next(hint time.Duration) time.Duration {
-	b.fails++
+// next counts one more failure and returns the delay before the next
+// attempt. A positive hint (a server's Retry-After) replaces the
+// exponential delay, up to MaxThrottle.
+func (b *retryBackoff) next(hint time.Duration) time.Duration {
+	d := b.Next()
 	if hint > 0 {
-		return min(hint, b.o.MaxThrottle)
+		return min(hint, b.maxThrottle)
 	}
-	d := b.o.Min
-	for i := 1; i < b.fails && d < b.o.Max; i++ {
-		d *= 2
-	}
-	d = min(d, b.o.Max)
-	half := d / 2
-	return half + time.Duration(b.rnd()*float64(d-half))
-}
-
-// reset forgets the failures after a success.
-func (b *backoff) reset() { b.fails = 0 }
-
-// wait sleeps the delay of the next failure, or returns ctx.Err() as soon
-// as ctx ends.
-func (b *backoff) wait(ctx context.Context, hint time.Duration) error {
-	return sleep(ctx, b.clk, b.next(hint))
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, clk Clock, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	select {
-	case <-clk.After(d):
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return d
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/edgespool/edgespool/agent/clock"
 )
 
 func TestBackoffGrowsCapsAndJitters(t *testing.T) {
 	for _, r := range []float64{0, 0.5, 0.999} {
-		b := newBackoff(BackoffOptions{Min: 100 * time.Millisecond, Max: 2 * time.Second}, newFakeClock())
-		b.rnd = func() float64 { return r }
+		b := newBackoff(BackoffOptions{Min: 100 * time.Millisecond, Max: 2 * time.Second}, newFakeClock(),
+			func() float64 { return r })
 		full := []time.Duration{100, 200, 400, 800, 1600, 2000, 2000, 2000}
 		for i, f := range full {
 			f *= time.Millisecond
@@ -21,7 +23,7 @@ func TestBackoffGrowsCapsAndJitters(t *testing.T) {
 				t.Fatalf("r=%v failure %d: %v, want %v", r, i+1, d, want)
 			}
 		}
-		b.reset()
+		b.Reset()
 		if d := b.next(0); d > 100*time.Millisecond {
 			t.Fatalf("after reset: %v", d)
 		}
@@ -29,7 +31,7 @@ func TestBackoffGrowsCapsAndJitters(t *testing.T) {
 }
 
 func TestBackoffHonoursRetryAfterUpToCap(t *testing.T) {
-	b := newBackoff(BackoffOptions{MaxThrottle: time.Minute}, newFakeClock())
+	b := newBackoff(BackoffOptions{MaxThrottle: time.Minute}, newFakeClock(), nil)
 	if d := b.next(7 * time.Second); d != 7*time.Second {
 		t.Errorf("retry-after 7s: waited %v", d)
 	}
@@ -39,7 +41,7 @@ func TestBackoffHonoursRetryAfterUpToCap(t *testing.T) {
 }
 
 func TestBackoffManyFailuresNoOverflow(t *testing.T) {
-	b := newBackoff(BackoffOptions{}, newFakeClock())
+	b := newBackoff(BackoffOptions{}, newFakeClock(), nil)
 	for i := 0; i < 200; i++ {
 		if d := b.next(0); d <= 0 || d > 30*time.Second {
 			t.Fatalf("failure %d: %v", i+1, d)
@@ -48,15 +50,15 @@ func TestBackoffManyFailuresNoOverflow(t *testing.T) {
 }
 
 // blockingClock never fires: only the context can end a wait.
-type blockingClock struct{ fakeClock }
+type blockingClock struct{ clock.Auto }
 
 func (*blockingClock) After(time.Duration) <-chan time.Time { return nil }
 
 func TestBackoffWaitInterruptedByContext(t *testing.T) {
-	b := newBackoff(BackoffOptions{}, &blockingClock{})
+	b := newBackoff(BackoffOptions{}, &blockingClock{}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { done <- b.wait(ctx, 0) }()
+	go func() { done <- b.Wait(ctx) }()
 	cancel()
 	select {
 	case err := <-done:

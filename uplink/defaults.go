@@ -18,3 +18,10 @@ func (o BackoffOptions) WithDefaults() BackoffOptions { return o.withDefaults() 
 // KafkaMechanism returns the kafka-go SASL mechanism of o (nil for none), as
 // the Kafka sink uses it; for connection checks outside the sink.
 func (o SASLOptions) KafkaMechanism() (sasl.Mechanism, error) { return o.mechanism() }
+
+// DefaultBatchBytes is ForwarderOptions.BatchBytes' default, in spooled
+// payload bytes. Encoded for Kafka (JSON values, identity headers,
+// kafka-go's messages) a batch takes over ten times that; in line protocol
+// with its gzip body, a few times. It bounds the memory of a backlog
+// drain; live batches are far smaller.
+const DefaultBatchBytes = 128 << 10

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/clock"
 	"github.com/edgespool/edgespool/agent/model"
 
 	"github.com/edgespool/edgespool/spool"
@@ -49,7 +50,11 @@ type ForwarderOptions struct {
 	// backlog (default: true for model.StreamDownsampled).
 	Priority *bool
 	// BatchRecords and BatchBytes bound one batch (records, spooled
-	// payload bytes). Defaults: the sink's BatchLimits, else 5000 and 8 MiB.
+	// payload bytes; a single larger record still goes alone). Defaults:
+	// the sink's BatchLimits, else 5000 and DefaultBatchBytes. The bytes
+	// bound the memory a batch takes while it is sent: encoded as JSON or
+	// line protocol, with the sink's structures, a record takes several
+	// times its spooled size.
 	BatchRecords, BatchBytes int
 	// SendTimeout bounds one Send (default 60s); a send that times out is
 	// retried like a network error.
@@ -69,7 +74,7 @@ type ForwarderOptions struct {
 	DeadLetterStream string
 	Logger           *slog.Logger
 	Metrics          *Metrics
-	Clock            Clock
+	Clock            clock.Clock
 }
 
 // ForwarderStatus is a snapshot of a forwarder for /status.
@@ -100,9 +105,9 @@ type Forwarder struct {
 	o    ForwarderOptions
 	link *Link
 	prio bool
-	clk  Clock
+	clk  clock.Clock
 	lg   *slog.Logger
-	bo   *backoff
+	bo   *retryBackoff
 	acks *acker
 
 	sent, sentBytes, batches, deadLetters, dropped prometheus.Counter
@@ -112,6 +117,12 @@ type Forwarder struct {
 	errs                                           *prometheus.CounterVec
 
 	dl letterSummary // dead letters of the batch being delivered, logged once
+	// msgs is the message slice of the batch being delivered, reused (sinks
+	// do not keep it past Send).
+	msgs []Message
+	// recBytes is the mean spooled size of the records of the last batch,
+	// to read about BatchBytes worth of records.
+	recBytes int
 	// found are the identities of records the sink held on start, not to
 	// be sent again; checked up to seq checkUntil.
 	found      map[string]bool
@@ -129,7 +140,7 @@ func NewForwarder(log Log, sink Sink, o ForwarderOptions) (*Forwarder, error) {
 	}
 	o = forwarderDefaults(sink, o)
 	f := &Forwarder{log: log, sink: sink, o: o, link: o.Link, prio: *o.Priority,
-		clk: clockOrReal(o.Clock), bo: newBackoff(o.Backoff, o.Clock)}
+		clk: clock.Or(o.Clock), bo: newBackoff(o.Backoff, o.Clock, nil)}
 	f.lg = o.Logger.With("sink", sink.Name(), "stream", o.Stream)
 	if p, ok := sink.(Prober); ok {
 		f.link.useProber(p)
@@ -163,7 +174,7 @@ func forwarderDefaults(sink Sink, o ForwarderOptions) ForwarderOptions {
 		setDefault(&o.BatchBytes, lim.BatchLimits().Bytes)
 	}
 	setDefault(&o.BatchRecords, 5000)
-	setDefault(&o.BatchBytes, 8<<20)
+	setDefault(&o.BatchBytes, DefaultBatchBytes)
 	setDefault(&o.SendTimeout, 60*time.Second)
 	setDefault(&o.StopGrace, 2*time.Second)
 	setDefault(&o.DeadLetterStream, model.StreamDeadLetter)
@@ -263,19 +274,44 @@ func (f *Forwarder) step(ctx context.Context, after uint64) (uint64, error) {
 // other than a closed spool.
 func (f *Forwarder) read(ctx context.Context, after uint64) (spool.Batch, error) {
 	for {
-		b, err := f.log.ReadFor(f.o.Consumer, f.o.Stream, after, f.o.BatchRecords)
+		b, err := f.log.ReadFor(f.o.Consumer, f.o.Stream, after, f.readMax())
 		if err == nil {
 			b.Records = cutBytes(b.Records, f.o.BatchBytes)
+			f.noteSizes(b.Records)
 			return b, nil
 		}
 		if errors.Is(err, spool.ErrClosed) {
 			return b, fmt.Errorf("uplink %s: read: %w", f.o.Consumer, err)
 		}
 		f.lg.Error("spool read failed", "consumer", f.o.Consumer, "err", err)
-		if err := f.bo.wait(ctx, 0); err != nil {
+		if err := f.bo.Wait(ctx); err != nil {
 			return b, nil
 		}
 	}
+}
+
+// readMax is how many records to read: BatchRecords, but no more than
+// BatchBytes holds at the mean size of the last batch's records (plus a
+// quarter, so that a batch of slightly smaller records still fills up;
+// cutBytes then keeps the bound).
+func (f *Forwarder) readMax() int {
+	if f.recBytes == 0 {
+		return f.o.BatchRecords
+	}
+	n := f.o.BatchBytes / f.recBytes
+	return max(1, min(f.o.BatchRecords, n+n/4))
+}
+
+// noteSizes records the mean payload size of recs for readMax.
+func (f *Forwarder) noteSizes(recs []spool.Record) {
+	if len(recs) == 0 {
+		return
+	}
+	n := 0
+	for _, r := range recs {
+		n += len(r.Value)
+	}
+	f.recBytes = max(1, n/len(recs))
 }
 
 // cutBytes keeps the longest prefix of recs within maxBytes of payload
@@ -343,11 +379,15 @@ func (f *Forwarder) setBacklog(failing bool) {
 // deliver sends recs until the sink confirmed every record or a rejected
 // record went to the dead-letter stream. It returns only ctx's error.
 func (f *Forwarder) deliver(ctx context.Context, recs []spool.Record) error {
-	msgs := make([]Message, len(recs))
-	for i, r := range recs {
-		msgs[i] = Message(r)
+	msgs := f.msgs[:0]
+	for _, r := range recs {
+		msgs = append(msgs, Message(r))
 	}
-	defer f.reportDeadLetters()
+	f.msgs = msgs
+	defer func() {
+		clear(msgs) // let the batch's payloads go
+		f.reportDeadLetters()
+	}()
 	return f.sendAll(ctx, msgs)
 }
 
@@ -395,7 +435,7 @@ func (f *Forwarder) sendRetrying(ctx context.Context, msgs []Message) ([]Message
 	for {
 		err := f.send(ctx, msgs)
 		if err == nil {
-			f.bo.reset()
+			f.bo.Reset()
 			f.link.success()
 			f.confirm(msgs)
 			return nil, nil
@@ -404,12 +444,12 @@ func (f *Forwarder) sendRetrying(ctx context.Context, msgs []Message) ([]Message
 			return msgs, ctx.Err()
 		}
 		if msgs = f.settle(ctx, msgs, err); len(msgs) == 0 {
-			f.bo.reset() // every message delivered or dead-lettered
+			f.bo.Reset() // every message delivered or dead-lettered
 			f.link.rejected(err)
 			return nil, nil
 		}
 		if IsRejected(err) {
-			f.bo.reset()
+			f.bo.Reset()
 			f.link.rejected(err)
 			return msgs, err
 		}
@@ -429,11 +469,11 @@ func (f *Forwarder) sendRetrying(ctx context.Context, msgs []Message) ([]Message
 func (f *Forwarder) waitRetry(ctx context.Context, err error) error {
 	d := f.bo.next(RetryAfter(err))
 	if ClassOf(err) == ClassThrottled {
-		return sleep(ctx, f.clk, d)
+		return clock.Sleep(ctx, f.clk, d)
 	}
 	back, werr := f.link.waitRetry(ctx, d)
 	if back {
-		f.bo.reset()
+		f.bo.Reset()
 	}
 	return werr
 }

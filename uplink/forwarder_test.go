@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/clock"
 	"github.com/edgespool/edgespool/agent/model"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -415,7 +416,7 @@ func TestForwarderRawNotStarvedByFailingPriority(t *testing.T) {
 	}}
 	link := NewLink("mem", LinkOptions{})
 	start(t, newFwd(t, l, s, ForwarderOptions{Stream: model.StreamDownsampled, Link: link,
-		Clock: realClock{}, Backoff: BackoffOptions{Min: time.Millisecond, Max: 5 * time.Millisecond}}))
+		Clock: clock.Real{}, Backoff: BackoffOptions{Min: time.Millisecond, Max: 5 * time.Millisecond}}))
 	start(t, newFwd(t, l, s, ForwarderOptions{Stream: model.StreamRaw, Link: link}))
 	waitFor(t, "raw drain", func() bool { return l.cursor("mem/raw", "raw") == 100 })
 	if c := l.cursor("mem/down", "downsampled"); c != 0 {
@@ -524,7 +525,7 @@ func TestForwarderStopGraceAcksBatchInFlight(t *testing.T) {
 			}
 			return sendErr
 		}}
-		f := newFwd(t, l, wrapped, ForwarderOptions{Clock: realClock{}, StopGrace: tc.grace})
+		f := newFwd(t, l, wrapped, ForwarderOptions{Clock: clock.Real{}, StopGrace: tc.grace})
 		stop := start(t, f)
 		<-inFlight
 		if err := stop(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/clock"
 	"github.com/edgespool/edgespool/agent/model"
 
 	"github.com/edgespool/edgespool/spool"
@@ -56,36 +57,9 @@ func downRecords(n, gens int) []spool.Record {
 	return recs
 }
 
-// fakeClock advances by every duration it is asked to wait, at once.
-type fakeClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	waits []time.Duration
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: t0.Add(time.Hour)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.waits = append(c.waits, d)
-	c.now = c.now.Add(d)
-	ch := make(chan time.Time, 1)
-	ch <- c.now
-	return ch
-}
-
-func (c *fakeClock) Waits() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]time.Duration(nil), c.waits...)
-}
+// newFakeClock is a virtual clock that advances by every duration it is
+// asked to wait, at once, and records the waits.
+func newFakeClock() *clock.Auto { return clock.NewAuto(t0.Add(time.Hour)) }
 
 // memLog is an in-memory Log.
 type memLog struct {

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/clock"
 	"github.com/edgespool/edgespool/agent/model"
 
 	ihttp "github.com/influxdata/influxdb-client-go/v2/api/http"
@@ -68,7 +69,7 @@ type InfluxOptions struct {
 	TLS               TLSOptions
 	Name              string // sink name in logs and metrics (default "influx")
 	Logger            *slog.Logger
-	Clock             Clock
+	Clock             clock.Clock
 }
 
 // Influx is a Sink writing line protocol to InfluxDB (measurement genData,
@@ -345,7 +346,7 @@ func (in *Influx) write(ctx context.Context, writeURL string, lines []byte, poin
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		err := classifyInflux(perr, clockOrReal(in.o.Clock).Now())
+		err := classifyInflux(perr, clock.Or(in.o.Clock).Now())
 		if droppedAll(perr, points) {
 			err = &Error{Class: ClassPermanent, Index: -1, Rejected: appendRange(nil, 0, points), Failed: []int{}, Err: perr}
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/clock"
 	"github.com/edgespool/edgespool/agent/model"
 
 	"github.com/segmentio/kafka-go"
@@ -76,7 +77,7 @@ type KafkaOptions struct {
 	SASL             SASLOptions
 	Name             string // sink name in logs and metrics (default "kafka")
 	Logger           *slog.Logger
-	Clock            Clock
+	Clock            clock.Clock
 }
 
 // Kafka is a Sink writing JSON records to Kafka with kafka-go: key =

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/clock"
 	"github.com/edgespool/edgespool/agent/model"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,7 +46,7 @@ func TestForwarderLagGrowsWhileLinkDown(t *testing.T) {
 	m := NewMetrics(reg)
 	down := &memSink{name: "mem", fail: func([]Message) error { return Retryable(errors.New("connection refused")) }}
 	head := func(s string) uint64 { return uint64(len(l.records(s))) }
-	f := newFwd(t, l, down, ForwarderOptions{Head: head, Metrics: m, Clock: realClock{},
+	f := newFwd(t, l, down, ForwarderOptions{Head: head, Metrics: m, Clock: clock.Real{},
 		Backoff: BackoffOptions{Min: time.Hour, Max: time.Hour}}) // one failure, then a long wait
 	stop := start(t, f)
 	waitFor(t, "first failure", func() bool { return f.Status().Link.State != LinkUp })
@@ -72,7 +73,7 @@ func TestForwarderLagGrowsWhileLinkDown(t *testing.T) {
 	stop()
 
 	// The link is back: once drained, both fall to 0.
-	f2 := newFwd(t, l, &memSink{name: "mem"}, ForwarderOptions{Head: head, Metrics: m, Clock: realClock{}})
+	f2 := newFwd(t, l, &memSink{name: "mem"}, ForwarderOptions{Head: head, Metrics: m, Clock: clock.Real{}})
 	start(t, f2)
 	waitFor(t, "drain", func() bool { return l.cursor("mem/raw", "raw") == 175 })
 	if st := f2.Status(); st.LagRecords != 0 || st.LagSeconds != 0 {
@@ -89,7 +90,7 @@ func TestForwarderLagSecondsWithoutHead(t *testing.T) {
 	l := newMemLog()
 	appendRecs(t, l, rawRecords(10, 1))
 	down := &memSink{name: "mem", fail: func([]Message) error { return Retryable(errors.New("timeout")) }}
-	f := newFwd(t, l, down, ForwarderOptions{Clock: realClock{}, Backoff: BackoffOptions{Min: time.Hour, Max: time.Hour}})
+	f := newFwd(t, l, down, ForwarderOptions{Clock: clock.Real{}, Backoff: BackoffOptions{Min: time.Hour, Max: time.Hour}})
 	if st := f.Status(); st.LagRecords != 0 || st.LagSeconds <= 0 { // before Run: from the durable cursor
 		t.Fatalf("before run: %+v", st)
 	}

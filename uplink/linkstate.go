@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/edgespool/edgespool/agent/clock"
 )
 
 // LinkState is the state of the link to one sink.
@@ -54,7 +56,7 @@ type LinkOptions struct {
 	ProbeInterval time.Duration
 	Logger        *slog.Logger
 	Metrics       *Metrics
-	Clock         Clock
+	Clock         clock.Clock
 }
 
 // LinkStatus is a snapshot of a Link for /status.
@@ -75,7 +77,7 @@ type LinkStatus struct {
 type Link struct {
 	name string
 	o    LinkOptions
-	clk  Clock
+	clk  clock.Clock
 	log  *slog.Logger
 	m    *Metrics
 
@@ -96,7 +98,7 @@ type prioState struct{ backlog, failing bool }
 func NewLink(name string, o LinkOptions) *Link {
 	setDefault(&o.DownAfter, 10*time.Second)
 	setDefault(&o.ProbeInterval, time.Second)
-	l := &Link{name: name, o: o, clk: clockOrReal(o.Clock), log: o.Logger, m: o.Metrics,
+	l := &Link{name: name, o: o, clk: clock.Or(o.Clock), log: o.Logger, m: o.Metrics,
 		prio: map[*Forwarder]prioState{}, changed: make(chan struct{})}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/url"
 	"time"
+
+	"github.com/edgespool/edgespool/agent/clock"
 )
 
 // Prober is implemented by sinks that can tell cheaply whether their
@@ -97,7 +99,7 @@ func (l *Link) waitRetry(ctx context.Context, d time.Duration) (back bool, err e
 	p := l.prober
 	l.mu.Unlock()
 	if p == nil || l.reachable(ctx) {
-		return false, sleep(ctx, l.clk, d)
+		return false, clock.Sleep(ctx, l.clk, d)
 	}
 	deadline := l.clk.Now().Add(d)
 	for {
@@ -105,7 +107,7 @@ func (l *Link) waitRetry(ctx context.Context, d time.Duration) (back bool, err e
 		if left <= 0 {
 			return false, nil
 		}
-		if err := sleep(ctx, l.clk, min(left, l.o.ProbeInterval)); err != nil {
+		if err := clock.Sleep(ctx, l.clk, min(left, l.o.ProbeInterval)); err != nil {
 			return false, err
 		}
 		if l.reachable(ctx) {

@@ -7,13 +7,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgespool/edgespool/agent/clock"
 )
 
 // cutSink is a sink behind a link that is cut until back: sends fail like
 // a refused connection and probes fail until the clock reaches back.
 type cutSink struct {
 	memSink
-	clk   *fakeClock
+	clk   *clock.Auto
 	back  time.Time
 	mu    sync.Mutex
 	sends []time.Time // clock time of each send

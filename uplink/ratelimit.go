@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/edgespool/edgespool/agent/clock"
 )
 
 // rateLimiter is a token bucket in bytes that may go into debt: a sender
@@ -13,8 +15,7 @@ import (
 type rateLimiter struct {
 	rate  float64 // bytes per second
 	burst float64
-	now   func() time.Time
-	after func(time.Duration) <-chan time.Time
+	clk   clock.Clock
 
 	mu     sync.Mutex
 	tokens float64
@@ -23,14 +24,14 @@ type rateLimiter struct {
 
 // newRateLimiter returns a limiter of bytesPerSec with one second of
 // burst, or nil (no limit) when bytesPerSec <= 0.
-func newRateLimiter(bytesPerSec int64, clk Clock) *rateLimiter {
+func newRateLimiter(bytesPerSec int64, clk clock.Clock) *rateLimiter {
 	if bytesPerSec <= 0 {
 		return nil
 	}
-	clk = clockOrReal(clk)
-	l := &rateLimiter{rate: float64(bytesPerSec), burst: float64(bytesPerSec), now: clk.Now, after: clk.After}
+	clk = clock.Or(clk)
+	l := &rateLimiter{rate: float64(bytesPerSec), burst: float64(bytesPerSec), clk: clk}
 	l.tokens = l.burst
-	l.last = l.now()
+	l.last = l.clk.Now()
 	return l
 }
 
@@ -41,7 +42,7 @@ func (l *rateLimiter) wait(ctx context.Context, n int) error {
 		return nil
 	}
 	l.mu.Lock()
-	now := l.now()
+	now := l.clk.Now()
 	l.tokens += now.Sub(l.last).Seconds() * l.rate
 	if l.tokens > l.burst {
 		l.tokens = l.burst
@@ -53,10 +54,5 @@ func (l *rateLimiter) wait(ctx context.Context, n int) error {
 	if deficit <= 0 {
 		return nil
 	}
-	select {
-	case <-l.after(time.Duration(deficit / l.rate * float64(time.Second))):
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return clock.Sleep(ctx, l.clk, time.Duration(deficit/l.rate*float64(time.Second)))
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/clock"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -55,7 +56,7 @@ func TestSinkBandwidthCap(t *testing.T) {
 		kbytes += int64(kafkaSize(m))
 	}
 	for name, c := range map[string]struct {
-		clk   *fakeClock
+		clk   *clock.Auto
 		bytes int64
 	}{"influx": {clk, body.Load()}, "kafka": {kclk, kbytes}} {
 		var waited time.Duration

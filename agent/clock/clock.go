@@ -1,5 +1,6 @@
 // Package clock is the time source of every edgespool component: the real
-// clock in production and a Fake one that tests move by hand. It imports
+// clock in production, a Fake one that tests move by hand and an Auto one
+// that moves itself by every wait. It imports
 // nothing of edgespool, so any package (spool, uplink, downsample, the
 // simulator) can take a Clock in its Options; a nil Clock means Real.
 package clock
@@ -42,8 +43,35 @@ func Sleep(ctx context.Context, c Clock, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
+	c = Or(c)
+	if _, ok := c.(Real); ok {
+		return sleepReal(ctx, d)
+	}
 	select {
-	case <-Or(c).After(d):
+	case <-c.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// sleepTimers recycles the timers of Sleep on the real clock: a simulated
+// fleet sleeps once per reading.
+var sleepTimers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
+func sleepReal(ctx context.Context, d time.Duration) error {
+	t := sleepTimers.Get().(*time.Timer)
+	t.Reset(d) // since Go 1.23 a stopped timer's channel holds no stale tick
+	defer func() {
+		t.Stop()
+		sleepTimers.Put(t)
+	}()
+	select {
+	case <-t.C:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

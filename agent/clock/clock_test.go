@@ -44,3 +44,37 @@ func TestSleepReturnsOnCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestAutoMovesByEveryWaitAtOnce(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	a := NewAuto(t0)
+	if err := Sleep(context.Background(), a, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	got := <-a.After(time.Second)
+	if want := t0.Add(3 * time.Second); !got.Equal(want) || !a.Now().Equal(want) {
+		t.Fatalf("fired at %v, now %v, want %v", got, a.Now(), want)
+	}
+	a.Advance(time.Minute)
+	if w := a.Waits(); len(w) != 2 || w[0] != 2*time.Second || w[1] != time.Second {
+		t.Fatalf("waits %v", w)
+	}
+	if !a.Now().Equal(t0.Add(time.Minute + 3*time.Second)) {
+		t.Fatalf("now %v after Advance", a.Now())
+	}
+}
+
+func TestSleepOnTheRealClockWaitsAndStops(t *testing.T) {
+	start := time.Now()
+	if err := Sleep(context.Background(), Real{}, 5*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) < 5*time.Millisecond {
+		t.Fatal("Sleep returned early")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go cancel()
+	if err := Sleep(ctx, Real{}, time.Hour); err == nil {
+		t.Fatal("Sleep ignored the cancelled context")
+	}
+}

@@ -23,6 +23,12 @@ import (
 // batch sizes (the measurement is in agent/e2e/BENCHMARKS.md).
 const DefaultCommitMaxDelay = 10 * time.Millisecond
 
+// DefaultMemoryLimit is memory_limit's default: well above what the agent
+// holds live and while it drains a backlog at full speed, so that it costs
+// no CPU there, and low enough that a gateway with 256 MB of memory keeps
+// room for the system, the broker and the spool file's page cache.
+const DefaultMemoryLimit = 64 << 20
+
 // Config is the whole file.
 type Config struct {
 	MQTT       MQTT       `yaml:"mqtt"`
@@ -34,6 +40,10 @@ type Config struct {
 	HTTP       HTTP       `yaml:"http"`
 	Log        Log        `yaml:"log"`
 	Broker     Broker     `yaml:"broker"`
+	// MemoryLimit is the Go runtime's soft memory limit
+	// (runtime/debug.SetMemoryLimit); 0 leaves the runtime's (GOMEMLIMIT
+	// from the environment, else none).
+	MemoryLimit ByteSize `yaml:"memory_limit"`
 }
 
 // TLS is a client TLS setup, shared by MQTT, Kafka and InfluxDB.
@@ -118,6 +128,9 @@ type Uplink struct {
 	BackoffMin   time.Duration `yaml:"backoff_min"`
 	BackoffMax   time.Duration `yaml:"backoff_max"`
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// MaxBatchBytes bounds the spooled payload bytes of one forwarder
+	// batch.
+	MaxBatchBytes ByteSize `yaml:"max_batch_bytes"`
 }
 
 // AlarmRule is one alarm: label On when `field op threshold` holds, else Off.
@@ -185,14 +198,16 @@ func Default() Config {
 		InfluxDB: InfluxDB{URL: "http://127.0.0.1:8086", RawBucket: uplink.DefaultRawBucket,
 			DownsampledBucket: uplink.DefaultDownsampledBucket, BatchMaxPoints: influx.BatchPoints,
 			ParallelWrites: influx.Parallel, Gzip: true},
-		Uplink: Uplink{BackoffMin: backoff.Min, BackoffMax: backoff.Max, DrainTimeout: 10 * time.Second},
+		Uplink: Uplink{BackoffMin: backoff.Min, BackoffMax: backoff.Max, DrainTimeout: 10 * time.Second,
+			MaxBatchBytes: uplink.DefaultBatchBytes},
 		Downsample: Downsample{Enabled: true, Window: ds.Window, AllowedLateness: ds.Lateness,
 			IdleGrace: ds.IdleGrace, Retention: ds.Retention, Region: ds.Region,
 			AlarmTopic: "emergency_generator/{generatorID}/alarm", AlarmRetain: true,
 			Alarm: AlarmRule{Field: string(rule.Field), Op: string(rule.Op), Threshold: rule.Threshold,
 				On: rule.Label, Off: ds.DefaultLabel}},
-		HTTP:   HTTP{Listen: "127.0.0.1:9273"},
-		Log:    Log{Level: "info", Format: "text"},
-		Broker: DefaultBroker(),
+		HTTP:        HTTP{Listen: "127.0.0.1:9273"},
+		Log:         Log{Level: "info", Format: "text"},
+		MemoryLimit: DefaultMemoryLimit,
+		Broker:      DefaultBroker(),
 	}
 }

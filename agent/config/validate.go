@@ -54,6 +54,9 @@ func (c *Config) Validate() error {
 	}
 	c.Log.validate(&p)
 	c.validateBroker(&p)
+	if c.MemoryLimit != 0 {
+		checkRange(&p, "memory_limit", int64(c.MemoryLimit), MinMemoryLimit, 1<<40)
+	}
 	return errors.Join(p...)
 }
 
@@ -155,7 +158,12 @@ func (u *Uplink) validate(p *problems) {
 	checkDuration(p, "uplink.backoff_min", u.BackoffMin, time.Millisecond, 0)
 	checkDuration(p, "uplink.backoff_max", u.BackoffMax, u.BackoffMin, 0)
 	checkDuration(p, "uplink.drain_timeout", u.DrainTimeout, 0, 10*time.Minute)
+	checkRange(p, "uplink.max_batch_bytes", int64(u.MaxBatchBytes), 1<<10, 64<<20)
 }
+
+// MinMemoryLimit is the smallest memory_limit other than 0: below it the
+// runtime would collect garbage without pause.
+const MinMemoryLimit = 16 << 20
 
 func (d *Downsample) validate(p *problems) {
 	checkDuration(p, "downsample.window", d.Window, time.Second, 24*time.Hour)

@@ -104,6 +104,8 @@ type agentOptions struct {
 	// BrokerListen runs the agent in broker mode, serving MQTT on this
 	// host:port to anonymous devices, instead of subscribing to Mosquitto.
 	BrokerListen string
+	// Extra is YAML appended to the configuration (top-level keys).
+	Extra string
 }
 
 // agentProc is the edgespool binary running as a child process with a
@@ -185,6 +187,7 @@ log:
   level: %s
 `, intakeConf, filepath.Join(dir, "spool.db"), spoolExtra, e.kafka.Addrs[0], verify.DefaultRawTopic, verify.DefaultDownTopic,
 		kafkaBatch, influxURL, verify.DefaultRawDB, verify.DefaultDownDB, influxBatch, o.Window, a.httpAddr, o.LogLevel)
+	conf += o.Extra
 	if err := os.WriteFile(a.cfgPath, []byte(conf), 0o644); err != nil {
 		tb.Fatal(err)
 	}

@@ -12,9 +12,12 @@ import (
 
 // procUsage is the CPU time and memory of a process from /proc.
 type procUsage struct {
-	CPU        time.Duration // user + system
-	RSS, HWM   int64         // bytes: resident now, peak resident
-	ClockTicks int64
+	CPU      time.Duration // user + system
+	RSS, HWM int64         // bytes: resident now, peak resident
+	// RssAnon and RssFile split RSS: anonymous memory (heap, stacks) and
+	// file-backed pages (the binary, the spool's memory map).
+	RssAnon, RssFile int64
+	ClockTicks       int64
 }
 
 // readProc reads /proc/<pid>/stat and /proc/<pid>/status.
@@ -51,6 +54,10 @@ func readProc(pid int) (procUsage, error) {
 			u.RSS = kb << 10
 		case "VmHWM":
 			u.HWM = kb << 10
+		case "RssAnon":
+			u.RssAnon = kb << 10
+		case "RssFile":
+			u.RssFile = kb << 10
 		}
 	}
 	return u, nil

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/edgespool/edgespool/agent/backoff"
 )
 
 // commitLoop takes whatever queued while the previous Append ran (group
@@ -87,14 +89,14 @@ func (in *Intake) track(dev string, seq uint64, dup bool) bool {
 // appendRetry appends until it succeeds or the intake is shut down; nothing
 // is acknowledged meanwhile, so the broker keeps the messages.
 func (in *Intake) appendRetry(ctx context.Context, recs []Record) bool {
-	b := backoff{min: 50 * time.Millisecond, max: 5 * time.Second}
+	b := backoff.New(backoff.Options{Min: 50 * time.Millisecond, Max: 5 * time.Second, Clock: in.opts.Clock})
 	failures := 0
 	for {
-		start := in.opts.Now()
+		start := in.opts.Clock.Now()
 		err := in.app.Append(ctx, recs)
 		if err == nil {
 			in.m.commits.Inc()
-			in.m.commitSeconds.Observe(in.opts.Now().Sub(start).Seconds())
+			in.m.commitSeconds.Observe(in.opts.Clock.Now().Sub(start).Seconds())
 			if failures > 0 {
 				in.log.Info("spool append recovered", "failures", failures)
 			}
@@ -107,9 +109,7 @@ func (in *Intake) appendRetry(ctx context.Context, recs []Record) bool {
 		if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 			return false
 		}
-		select {
-		case <-time.After(b.next()):
-		case <-ctx.Done():
+		if b.Wait(ctx) != nil {
 			return false
 		}
 	}
@@ -131,7 +131,7 @@ func (in *Intake) ack(batch []item, stored int) {
 		default:
 			in.m.rejected[it.reason].Inc()
 			in.log.Debug("payload rejected", "reason", it.reason, "topic", it.msg.Topic(), "err", it.err)
-			in.rejects.note(it.reason, in.opts.Now(), in.log)
+			in.rejects.note(it.reason, in.opts.Clock.Now(), in.log)
 		}
 		if written {
 			continue

@@ -25,7 +25,7 @@
 // Rejected payloads are logged at debug level (reason, topic, err) and
 // summed in one warning, "payloads rejected", at most every 30 seconds.
 // Every time the intake records (state changes, rate limits) comes from
-// Options.Now.
+// Options.Clock, which also waits the retry delays.
 //
 // Messages are handled in arrival order (paho OrderMatters), so per-device
 // order in the spool equals the broker's delivery order. A payload is

@@ -114,7 +114,7 @@ func (in *Intake) Start(ctx context.Context) error {
 	go in.commitLoop(ctx) // Drain waits for it
 	in.started.Store(true)
 	if !in.local {
-		in.bg.start(func(quit <-chan struct{}) { in.connectLoop(ctx, quit) })
+		in.bg.start(ctx, in.connectLoop)
 	}
 	return nil
 }
@@ -192,7 +192,7 @@ func (in *Intake) Submit(msg Message) bool {
 	if msg.Qos() == 0 {
 		in.noteQoS0(msg.Topic())
 	}
-	in.queue <- in.prepare(msg, in.opts.Now()) // never blocks: a slot is held
+	in.queue <- in.prepare(msg, in.opts.Clock.Now()) // never blocks: a slot is held
 	return true
 }
 
@@ -258,28 +258,34 @@ func (in *Intake) prepare(msg Message, now time.Time) item {
 	return it
 }
 
-// tracked runs background goroutines that stop and wait can end; start
-// after stop runs nothing.
+// tracked runs background goroutines that stop and wait can end: each
+// one's context ends with its parent or at stop. Start after stop runs
+// nothing.
 type tracked struct {
 	mu      sync.Mutex
 	wg      sync.WaitGroup
-	quit    chan struct{}
+	quit    context.Context // ends at stop
+	end     context.CancelFunc
 	stopped bool
 }
 
-func (t *tracked) start(f func(quit <-chan struct{})) {
+func (t *tracked) start(ctx context.Context, f func(ctx context.Context)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.stopped {
 		return
 	}
 	if t.quit == nil {
-		t.quit = make(chan struct{})
+		t.quit, t.end = context.WithCancel(context.Background())
 	}
 	t.wg.Add(1)
+	ctx, cancel := context.WithCancel(ctx)
+	unlink := context.AfterFunc(t.quit, cancel)
 	go func() {
 		defer t.wg.Done()
-		f(t.quit)
+		defer cancel()
+		defer unlink()
+		f(ctx)
 	}()
 }
 
@@ -288,8 +294,8 @@ func (t *tracked) stop() {
 	defer t.mu.Unlock()
 	if !t.stopped {
 		t.stopped = true
-		if t.quit != nil {
-			close(t.quit)
+		if t.end != nil {
+			t.end()
 		}
 	}
 }

@@ -89,7 +89,7 @@ func TestIntakeStoresAcksAndDeadLetters(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	clk := newFakeClock()
 	log, logs := logtest.Logger(t)
-	in := startIntakeWith(t, Options{Broker: b.URL, Registerer: reg, Now: clk.Now, Logger: log}, app)
+	in := startIntakeWith(t, Options{Broker: b.URL, Registerer: reg, Clock: clk, Logger: log}, app)
 	if st := in.Status(); !st.Since.Equal(clk.Now()) {
 		t.Errorf("connected since %v, want the injected clock's %v", st.Since, clk.Now())
 	}

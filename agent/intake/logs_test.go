@@ -2,30 +2,23 @@ package intake
 
 import (
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/clock"
 	"github.com/edgespool/edgespool/agent/logging/logtest"
 )
 
-// fakeClock is an injected Options.Now that moves only when told.
-type fakeClock struct{ ns atomic.Int64 }
-
-func newFakeClock() *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC).UnixNano())
-	return c
+// newFakeClock is an injected Options.Clock that moves only when told.
+func newFakeClock() *clock.Fake {
+	return clock.NewFake(time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC))
 }
 
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
 // offlineIntake is an intake that never connects, for the commit path.
-func offlineIntake(t *testing.T, clk *fakeClock) (*Intake, *logtest.Handler) {
+func offlineIntake(t *testing.T, clk *clock.Fake) (*Intake, *logtest.Handler) {
 	t.Helper()
 	log, h := logtest.Logger(t)
-	in, err := New(&memSpool{}, Options{Broker: "tcp://127.0.0.1:1", Logger: log, Now: clk.Now,
+	in, err := New(&memSpool{}, Options{Broker: "tcp://127.0.0.1:1", Logger: log, Clock: clk,
 		Decoder: Decoder{MaxPayload: 256}})
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +34,7 @@ func commitPayloads(t *testing.T, in *Intake, payloads ...string) {
 		if !in.acquire() {
 			t.Fatal("no slot")
 		}
-		batch[i] = in.prepare(&message{qos: 1, id: uint16(i + 1), payload: []byte(p)}, in.opts.Now())
+		batch[i] = in.prepare(&message{qos: 1, id: uint16(i + 1), payload: []byte(p)}, in.opts.Clock.Now())
 	}
 	in.ack(batch, len(batch))
 }

@@ -9,6 +9,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/edgespool/edgespool/agent/backoff"
 	"github.com/edgespool/edgespool/agent/intake/pahoack"
 	"github.com/edgespool/edgespool/agent/mqttconn"
 )
@@ -84,7 +85,7 @@ func (in *Intake) clientOptions() *mqtt.ClientOptions {
 	}
 	co.SetOnConnectHandler(func(c mqtt.Client) {
 		in.acks.Connected()
-		in.bg.start(func(quit <-chan struct{}) { in.subscribe(c, quit) })
+		in.bg.start(context.Background(), func(ctx context.Context) { in.subscribe(ctx, c) })
 	})
 	co.SetConnectionNotificationHandler(in.notify)
 	return co
@@ -92,32 +93,31 @@ func (in *Intake) clientOptions() *mqtt.ClientOptions {
 
 // connectLoop makes the first connection, retrying with capped backoff;
 // later reconnects are paho's (AutoReconnect, capped by ReconnectMax).
-func (in *Intake) connectLoop(ctx context.Context, quit <-chan struct{}) {
-	b := backoff{min: in.opts.ReconnectMin, max: in.opts.ReconnectMax}
+func (in *Intake) connectLoop(ctx context.Context) {
+	b := in.reconnectBackoff()
 	for ctx.Err() == nil && !in.stopping.Load() {
 		tok := in.client.Connect()
 		tok.Wait()
-		if tok.Error() == nil {
-			return
-		}
-		select {
-		case <-time.After(b.next()):
-		case <-ctx.Done():
-		case <-quit:
+		if tok.Error() == nil || b.Wait(ctx) != nil {
 			return
 		}
 	}
 }
 
+// reconnectBackoff is the delay between connect and subscribe attempts.
+func (in *Intake) reconnectBackoff() *backoff.Backoff {
+	return backoff.New(backoff.Options{Min: in.opts.ReconnectMin, Max: in.opts.ReconnectMax, Clock: in.opts.Clock})
+}
+
 // subscribe (re)subscribes every topic filter after each connect; the
 // persistent session keeps them anyway, but a new broker or a lost session
 // needs them.
-func (in *Intake) subscribe(c mqtt.Client, quit <-chan struct{}) {
+func (in *Intake) subscribe(ctx context.Context, c mqtt.Client) {
 	filters := make(map[string]byte, len(in.opts.Topics))
 	for _, t := range in.opts.Topics {
 		filters[t] = 1
 	}
-	b := backoff{min: in.opts.ReconnectMin, max: in.opts.ReconnectMax}
+	b := in.reconnectBackoff()
 	for c.IsConnectionOpen() && !in.stopping.Load() {
 		err := subscribeOnce(c, filters, in.opts.ConnectTimeout)
 		if err == nil {
@@ -125,9 +125,7 @@ func (in *Intake) subscribe(c mqtt.Client, quit <-chan struct{}) {
 			return
 		}
 		in.setSubscribed(false, err)
-		select {
-		case <-time.After(b.next()):
-		case <-quit:
+		if b.Wait(ctx) != nil {
 			return
 		}
 	}
@@ -160,7 +158,7 @@ func (in *Intake) setSubscribed(ok bool, err error) {
 		in.log.Error("mqtt subscribe failed; retrying", "err", err)
 	}
 	if err != nil {
-		s.lastErr, s.lastErrAt = err, in.opts.Now()
+		s.lastErr, s.lastErrAt = err, in.opts.Clock.Now()
 	}
 	s.subscribed = ok
 	in.m.subscribed.Set(b2f(ok))
@@ -175,16 +173,16 @@ func (in *Intake) notify(_ mqtt.Client, n mqtt.ConnectionNotification) {
 	case mqtt.ConnectionNotificationConnected:
 		in.log.Info("mqtt connected", "broker", in.opts.Broker, "client_id", in.opts.ClientID,
 			"after_failures", s.failures)
-		s.connected, s.failures, s.since = true, 0, in.opts.Now()
+		s.connected, s.failures, s.since = true, 0, in.opts.Clock.Now()
 	case mqtt.ConnectionNotificationFailed:
 		if s.failures++; s.failures == 1 {
 			in.log.Warn("mqtt connect failed; retrying with backoff", "broker", in.opts.Broker, "err", n.Reason)
 		}
-		s.lastErr, s.lastErrAt = n.Reason, in.opts.Now()
+		s.lastErr, s.lastErrAt = n.Reason, in.opts.Clock.Now()
 	case mqtt.ConnectionNotificationLost:
 		in.log.Warn("mqtt connection lost; reconnecting", "err", n.Reason)
 		in.m.connLost.Inc()
-		s.connected, s.subscribed, s.since = false, false, in.opts.Now()
+		s.connected, s.subscribed, s.since = false, false, in.opts.Clock.Now()
 		if n.Reason != nil {
 			s.lastErr, s.lastErrAt = n.Reason, s.since
 		}
@@ -204,7 +202,7 @@ func (in *Intake) gapWarn(dev string, seq, gap uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gapMsgs += gap
-	now := in.opts.Now()
+	now := in.opts.Clock.Now()
 	if now.Sub(s.gapLogged) < gapWarnEvery {
 		return
 	}

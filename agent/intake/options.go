@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/edgespool/edgespool/agent/clock"
 	"github.com/edgespool/edgespool/spool"
 )
 
@@ -54,7 +55,9 @@ type Options struct {
 
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
-	Now        func() time.Time
+	// Clock is the time of state changes and rate limits and waits the
+	// retry delays (default the real clock).
+	Clock clock.Clock
 }
 
 func (o Options) withDefaults() Options {
@@ -77,9 +80,7 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Clock = clock.Or(o.Clock)
 	return o
 }
 

@@ -23,9 +23,14 @@
 // published, acknowledged by the broker, delivered, duplicated, lost
 // (named as seq ranges per generator) and reordered in each sink, the
 // largest backlog and the time to drain after the fault ended, and the
-// agent's loss counters, to tell whether every loss was counted. The
-// verdict passes only when nothing acknowledged was lost, order and values
-// held, and the downsampled windows and alarms were right. WriteHTML
+// agent's loss counters, to tell whether every loss was counted; and, per
+// downsampled stream, the windows that start within the step (expected,
+// present, missing, wrong: not the window's latest reading, wrong alarm or
+// region, extra, duplicates), judged by sim/verify's CheckDown over that
+// slice of the run. The verdict passes only when nothing acknowledged was
+// lost, order and values held, and the downsampled windows and alarms were
+// right; a step with a missing, wrong or extra window is named in the
+// reasons. WriteHTML
 // renders a self-contained report (inline SVG and CSS, nothing fetched)
 // with a timeline plot of the publish rate, the backlog, the deliveries
 // per sink, the link and process states and the fault markers.
@@ -34,7 +39,8 @@
 // minutes: one cut, one kill, one broker restart) and soak (an hour with
 // random faults from a seed).
 //
-// Tests: the plan, the report and the controls are unit tested;
+// Tests: the plan, the report, the controls and the per-step judgment of
+// the downsampled windows (TestStepsJudgeDownsampledWindows) are unit tested;
 // TestDrillQuick runs the quick drill at a quarter of its time against
 // real Mosquitto, kfake, InfluxDB 1.8 and Toxiproxy (sim/testenv) with the
 // agent built from source and run as its own process, and

@@ -249,6 +249,18 @@ func checkSteps(t *testing.T, rec *Record) {
 	if pub != rec.Verdict.Published || acked != rec.Verdict.Acked || pub == 0 {
 		t.Errorf("steps: %d published, %d acked; whole run %d, %d", pub, acked, rec.Verdict.Published, rec.Verdict.Acked)
 	}
+	for i, whole := range rec.Verdict.Report.Down {
+		windows := 0
+		for _, s := range rec.Verdict.Steps {
+			if len(s.Down) != len(rec.Verdict.Report.Down) {
+				t.Fatalf("step %d: %d downsampled reports, whole run %d", s.Index, len(s.Down), len(rec.Verdict.Report.Down))
+			}
+			windows += s.Down[i].Windows
+		}
+		if windows != whole.Windows || windows == 0 {
+			t.Errorf("%s: steps hold %d windows, whole run %d", whole.Sink, windows, whole.Windows)
+		}
+	}
 	if len(rec.Samples) < int(rec.Plan.Steps[len(rec.Plan.Steps)-1].End.Seconds())-2 {
 		t.Errorf("%d samples for a %v drill", len(rec.Samples), rec.Plan.Steps[len(rec.Plan.Steps)-1].End)
 	}

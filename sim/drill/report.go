@@ -79,30 +79,49 @@ func stepsTable(b *strings.Builder, steps []StepResult) {
 		for _, s := range steps[0].Sinks {
 			fmt.Fprintf(b, "<th>%s<br>delivered / dup / lost / reordered</th>", esc(s.Sink))
 		}
+		for _, d := range steps[0].Down {
+			fmt.Fprintf(b, "<th>%s<br>windows / present / missing / wrong / extra / dup</th>", esc(d.Sink))
+		}
 	}
 	b.WriteString("<th>max backlog</th><th>drained after</th><th>agent counted losses</th></tr>\n")
 	for _, s := range steps {
-		var lost []string
-		for _, k := range s.Sinks {
-			for _, id := range sortedKeys(k.MissingBy) {
-				lost = append(lost, fmt.Sprintf("%s: %s seq %s", k.Sink, id, verify.FormatRanges(k.MissingBy[id], 8)))
-			}
-		}
-		class := ""
-		if len(lost) > 0 {
-			class = " class=\"bad\""
-		}
-		fmt.Fprintf(b, "<tr%s><td class=\"num\">%d</td><td>%v</td><td>%s</td><td class=\"num\">%d</td><td class=\"num\">%d</td>",
-			class, s.Index, s.Start, esc(s.Label), s.Published, s.Acked)
-		for _, k := range s.Sinks {
-			fmt.Fprintf(b, "<td class=\"num\">%d / %d / %d / %d</td>", k.Delivered, k.Duplicates, k.Lost, k.Reordered)
-		}
-		fmt.Fprintf(b, "<td class=\"num\">%d</td><td>%s</td><td class=\"num\">%.0f</td></tr>\n", s.MaxBacklog, drainText(s), s.Counted)
-		if len(lost) > 0 {
-			fmt.Fprintf(b, "<tr class=\"bad\"><td></td><td colspan=\"%d\">missing: %s</td></tr>\n", 7+len(s.Sinks), esc(strings.Join(lost, "; ")))
-		}
+		stepRow(b, s)
 	}
 	b.WriteString("</table>\n")
+}
+
+// stepRow writes one step's row, and a row under it naming the readings
+// missing and the downsampled windows missing, wrong or extra.
+func stepRow(b *strings.Builder, s StepResult) {
+	var lost []string
+	for _, k := range s.Sinks {
+		for _, id := range sortedKeys(k.MissingBy) {
+			lost = append(lost, fmt.Sprintf("%s: %s seq %s", k.Sink, id, verify.FormatRanges(k.MissingBy[id], 8)))
+		}
+	}
+	bad := downExamples(s)
+	class := ""
+	if len(lost) > 0 || len(bad) > 0 {
+		class = " class=\"bad\""
+	}
+	fmt.Fprintf(b, "<tr%s><td class=\"num\">%d</td><td>%v</td><td>%s</td><td class=\"num\">%d</td><td class=\"num\">%d</td>",
+		class, s.Index, s.Start, esc(s.Label), s.Published, s.Acked)
+	for _, k := range s.Sinks {
+		fmt.Fprintf(b, "<td class=\"num\">%d / %d / %d / %d</td>", k.Delivered, k.Duplicates, k.Lost, k.Reordered)
+	}
+	for _, d := range s.Down {
+		fmt.Fprintf(b, "<td class=\"num\">%s</td>", downCounts(d, " / "))
+	}
+	fmt.Fprintf(b, "<td class=\"num\">%d</td><td>%s</td><td class=\"num\">%.0f</td></tr>\n", s.MaxBacklog, drainText(s), s.Counted)
+	cols := 7 + len(s.Sinks) + len(s.Down)
+	for _, f := range []struct {
+		what  string
+		items []string
+	}{{"missing", lost}, {"downsampled", bad}} {
+		if len(f.items) > 0 {
+			fmt.Fprintf(b, "<tr class=\"bad\"><td></td><td colspan=\"%d\">%s: %s</td></tr>\n", cols, f.what, esc(strings.Join(f.items, "; ")))
+		}
+	}
 }
 
 func eventsTable(b *strings.Builder, events []Event) {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	agentclock "github.com/edgespool/edgespool/agent/clock"
 	"github.com/edgespool/edgespool/sim/fleet"
 )
 
@@ -229,7 +230,7 @@ func (r *runner) elapsed() time.Duration { return time.Since(r.start) }
 
 // sleepCtx sleeps d; false when ctx ended first.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
-	return fleet.SystemClock{}.Sleep(ctx, d) == nil
+	return agentclock.Sleep(ctx, nil, d) == nil
 }
 
 // println writes one line of the live output (the sampler and the

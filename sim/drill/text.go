@@ -78,21 +78,23 @@ func countedText(c map[string]float64) string {
 
 func writeSteps(w io.Writer, steps []StepResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	var sinks []string
-	if len(steps) > 0 {
-		for _, s := range steps[0].Sinks {
-			sinks = append(sinks, s.Sink)
-		}
-	}
 	fmt.Fprint(tw, "step\tat\tfault\tpublished\tacked")
-	for _, s := range sinks {
-		fmt.Fprintf(tw, "\t%s delivered/dup/lost/reord", sinkKind(s))
+	if len(steps) > 0 {
+		for _, k := range steps[0].Sinks {
+			fmt.Fprintf(tw, "\t%s delivered/dup/lost/reord", sinkKind(k.Sink))
+		}
+		for _, d := range steps[0].Down {
+			fmt.Fprintf(tw, "\t%s down windows/present/miss/wrong/extra/dup", sinkKind(d.Sink))
+		}
 	}
 	fmt.Fprintln(tw, "\tmax backlog\tdrained after\tcounted")
 	for _, s := range steps {
 		fmt.Fprintf(tw, "%d\t%v\t%s\t%d\t%d", s.Index, s.Start, s.Label, s.Published, s.Acked)
 		for _, k := range s.Sinks {
 			fmt.Fprintf(tw, "\t%d/%d/%d/%d", k.Delivered, k.Duplicates, k.Lost, k.Reordered)
+		}
+		for _, d := range s.Down {
+			fmt.Fprintf(tw, "\t%s", downCounts(d, "/"))
 		}
 		fmt.Fprintf(tw, "\t%d\t%s\t%.0f\n", s.MaxBacklog, drainText(s), s.Counted)
 	}
@@ -102,6 +104,9 @@ func writeSteps(w io.Writer, steps []StepResult) {
 			for _, id := range sortedKeys(k.MissingBy) {
 				fmt.Fprintf(w, "step %d %s: missing %s seq %s\n", s.Index, k.Sink, id, verify.FormatRanges(k.MissingBy[id], 8))
 			}
+		}
+		for _, e := range downExamples(s) {
+			fmt.Fprintf(w, "step %d %s\n", s.Index, e)
 		}
 	}
 }

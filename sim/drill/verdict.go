@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/model"
 	"github.com/edgespool/edgespool/sim/fleet"
 	"github.com/edgespool/edgespool/sim/verify"
 )
@@ -38,10 +39,13 @@ type Verdict struct {
 // StepResult is one scenario step's part of the verdict.
 type StepResult struct {
 	Step
-	Published  uint64     `json:"published"`
-	Acked      uint64     `json:"acked"`
-	Sinks      []StepSink `json:"sinks"`
-	MaxBacklog uint64     `json:"max_backlog"`
+	Published uint64     `json:"published"`
+	Acked     uint64     `json:"acked"`
+	Sinks     []StepSink `json:"sinks"`
+	// Down judges the downsampled windows that start within the step, per
+	// downsampled stream (Pending: a generator's last window of the run).
+	Down       []verify.DownReport `json:"downsampled,omitempty"`
+	MaxBacklog uint64              `json:"max_backlog"`
 	// DrainAfter is the time from the fault's end until the backlog was
 	// back under DrainThreshold; -1 when it never was.
 	DrainAfter time.Duration `json:"drain_after"`
@@ -81,46 +85,46 @@ func (r *runner) verdict(ctx context.Context, sum fleet.Summary) (Verdict, error
 	if err != nil {
 		return v, err
 	}
-	obs, err := r.drainAndVerify(ctx, exp, &v)
+	back, err := r.drainAndVerify(ctx, exp, &v)
 	if err != nil {
 		return v, err
 	}
 	if v.Drained {
 		r.note("drained", fmt.Sprintf("backlog empty %.1fs after publishing ended", (v.DrainTime).Seconds()))
 	}
-	r.judge(&v, exp, obs)
+	r.judge(&v, exp, back)
 	return v, nil
 }
 
 // drainAndVerify waits until the agent's backlog is empty (or the drain
 // timeout), then verifies; while readings are still missing and time
 // remains, it waits and verifies again.
-func (r *runner) drainAndVerify(ctx context.Context, exp verify.Expect, v *Verdict) (map[string][]verify.Observation, error) {
+func (r *runner) drainAndVerify(ctx context.Context, exp verify.Expect, v *Verdict) (readBack, error) {
 	began := time.Now()
 	deadline := began.Add(r.d.DrainTimeout)
 	r.note("draining", fmt.Sprintf("waiting up to %v for the agent's backlog to empty", r.d.DrainTimeout))
-	var obs map[string][]verify.Observation
+	var back readBack
 	lastMissing := uint64(math.MaxUint64)
 	for {
 		if r.backlogEmpty() && !v.Drained {
 			v.Drained, v.DrainTime = true, time.Since(began)
 		}
 		if v.Drained || time.Now().After(deadline) {
-			rep, o, err := r.verify(ctx, exp)
+			rep, b, err := r.verify(ctx, exp)
 			if err != nil && time.Now().After(deadline) {
-				return nil, err
+				return back, err
 			}
 			if err == nil {
-				v.Report, obs = rep, o
+				v.Report, back = rep, b
 				missing := missingOf(rep)
 				if missing == 0 || missing == lastMissing || time.Now().After(deadline) {
-					return obs, nil
+					return back, nil
 				}
 				lastMissing = missing
 			}
 		}
 		if !sleepCtx(ctx, 2*r.d.SampleEvery) {
-			return obs, ctx.Err()
+			return back, ctx.Err()
 		}
 	}
 }
@@ -150,14 +154,30 @@ func missingOf(rep verify.Report) uint64 {
 	return n
 }
 
-// verify reads the sinks back, keeping the raw records for the steps.
-func (r *runner) verify(ctx context.Context, exp verify.Expect) (verify.Report, map[string][]verify.Observation, error) {
+// readBack is what the sinks held, kept to judge the steps.
+type readBack struct {
+	raw  map[string][]verify.Observation // raw records per sink
+	down []downStream
+}
+
+// downStream is one downsampled stream and the raw readings of its sink.
+type downStream struct {
+	sink   string
+	raw    []model.Reading
+	points []verify.Observation
+}
+
+// verify reads the sinks back, keeping the records for the steps.
+func (r *runner) verify(ctx context.Context, exp verify.Expect) (verify.Report, readBack, error) {
 	s := r.d.Site.Sinks
-	obs := map[string][]verify.Observation{}
+	back := readBack{raw: map[string][]verify.Observation{}}
 	cfg := verify.Config{Expect: exp, RawTopic: s.Kafka.RawTopic, DownTopic: s.Kafka.DownTopic,
 		RawDB: s.InfluxDB.RawDB, DownDB: s.InfluxDB.DownDB, NoDown: s.NoDown,
-		Down:  verify.DownOptions{Window: s.Window, Region: s.Region},
-		OnRaw: func(sink string, o []verify.Observation) { obs[sink] = o }}
+		Down:  r.downOptions(),
+		OnRaw: func(sink string, o []verify.Observation) { back.raw[sink] = o },
+		OnDown: func(sink string, raw []model.Reading, points []verify.Observation) {
+			back.down = append(back.down, downStream{sink, raw, points})
+		}}
 	if len(s.Kafka.Brokers) > 0 {
 		cfg.Kafka = verify.KafkaOptions{Brokers: s.Kafka.Brokers, Timeout: s.Timeout, Logger: r.o.Logger}
 	}
@@ -167,13 +187,17 @@ func (r *runner) verify(ctx context.Context, exp verify.Expect) (verify.Report, 
 	}
 	rep, err := verify.Run(ctx, cfg)
 	if err != nil {
-		return rep, nil, fmt.Errorf("verify: %w", err)
+		return rep, back, fmt.Errorf("verify: %w", err)
 	}
-	return rep, obs, nil
+	return rep, back, nil
+}
+
+func (r *runner) downOptions() verify.DownOptions {
+	return verify.DownOptions{Window: r.d.Site.Sinks.Window, Region: r.d.Site.Sinks.Region}
 }
 
 // judge fills the totals, the steps and the reasons of v.
-func (r *runner) judge(v *Verdict, exp verify.Expect, obs map[string][]verify.Observation) {
+func (r *runner) judge(v *Verdict, exp verify.Expect, back readBack) {
 	v.Lost = missingOf(v.Report)
 	r.mu.Lock()
 	samples := r.samples
@@ -187,7 +211,8 @@ func (r *runner) judge(v *Verdict, exp verify.Expect, obs map[string][]verify.Ob
 		v.CountedTotal += c
 	}
 	v.LossCounted = v.CountedTotal >= float64(v.Lost)
-	v.Steps = judgeSteps(r.plan, r.start, exp, obs, samples, r.d.drainThreshold())
+	v.Steps = judgeSteps(r.plan, r.start, exp, back.raw, samples, r.d.drainThreshold())
+	judgeDownSteps(v.Steps, stepBounds(r.plan, r.start), back.down, r.downOptions())
 	v.Reasons = reasons(v, events)
 	v.OK = len(v.Reasons) == 0
 }
@@ -210,6 +235,7 @@ func reasons(v *Verdict, events []Event) []string {
 			out = append(out, "downsampled "+x.Sink+": missing, wrong or extra points")
 		}
 	}
+	out = append(out, downReasons(v.Steps)...)
 	for _, e := range events {
 		if e.Error != "" && !e.Skipped {
 			out = append(out, fmt.Sprintf("%s %s at %.0fs failed: %s", e.Op, e.Link, e.At.Seconds(), e.Error))
@@ -224,11 +250,7 @@ type span struct{ from, to uint64 }
 // judgeSteps splits the readings by the step in which they were
 // published and checks each step's slice of every sink.
 func judgeSteps(p Plan, start time.Time, exp verify.Expect, obs map[string][]verify.Observation, samples []Sample, threshold uint64) []StepResult {
-	bounds := make([]int64, len(p.Steps)) // step i starts at bounds[i] (Unix ns)
-	for i, s := range p.Steps {
-		bounds[i] = start.Add(s.Start).UnixNano()
-	}
-	bounds[0] = math.MinInt64
+	bounds := stepBounds(p, start)
 	stepOf := func(t int64) int { return sort.Search(len(bounds), func(i int) bool { return bounds[i] > t }) - 1 }
 	spans := make([]map[string]span, len(p.Steps))
 	for i := range spans {
@@ -275,6 +297,17 @@ func judgeSteps(p Plan, start time.Time, exp verify.Expect, obs map[string][]ver
 		}
 	}
 	return out
+}
+
+// stepBounds returns when each step starts (Unix ns); the first step
+// starts at the earliest time.
+func stepBounds(p Plan, start time.Time) []int64 {
+	bounds := make([]int64, len(p.Steps))
+	for i, s := range p.Steps {
+		bounds[i] = start.Add(s.Start).UnixNano()
+	}
+	bounds[0] = math.MinInt64
+	return bounds
 }
 
 // stepExpect is exp restricted to the step's seq spans.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/clock"
 	"github.com/edgespool/edgespool/sim/fault"
 	"github.com/edgespool/edgespool/sim/testenv"
 )
@@ -102,15 +103,11 @@ func (l *fakeLink) Cut() error {
 
 func (l *fakeLink) Restore() error { l.events = append(l.events, "restore"); return nil }
 
-type countSleeper struct{ total time.Duration }
-
-func (s *countSleeper) Sleep(_ context.Context, d time.Duration) error { s.total += d; return nil }
-
 func TestFlapSchedule(t *testing.T) {
-	l, s := &fakeLink{}, &countSleeper{}
+	l, s := &fakeLink{}, clock.NewAuto(time.Time{})
 	n, err := fault.Flap(context.Background(), l, fault.Schedule{Down: 10 * time.Second, Up: 20 * time.Second, Cycles: 3}, s, nil)
-	if err != nil || n != 3 || s.total != 90*time.Second {
-		t.Fatalf("cycles %d slept %v err %v", n, s.total, err)
+	if slept := s.Now().Sub(time.Time{}); err != nil || n != 3 || slept != 90*time.Second {
+		t.Fatalf("cycles %d slept %v err %v", n, slept, err)
 	}
 	if got := strings.Join(l.events, ","); got != "cut,restore,cut,restore,cut,restore,restore" {
 		t.Fatalf("events %s", got)
@@ -119,7 +116,7 @@ func TestFlapSchedule(t *testing.T) {
 
 func TestFlapLeavesLinkRestoredOnErrorAndCancel(t *testing.T) {
 	l := &fakeLink{failAt: 3}
-	n, err := fault.Flap(context.Background(), l, fault.Schedule{Down: time.Second, Up: time.Second}, &countSleeper{}, nil)
+	n, err := fault.Flap(context.Background(), l, fault.Schedule{Down: time.Second, Up: time.Second}, clock.NewAuto(time.Time{}), nil)
 	if err == nil || n != 1 || l.events[len(l.events)-1] != "restore" {
 		t.Fatalf("n %d err %v events %v", n, err, l.events)
 	}

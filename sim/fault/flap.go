@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/edgespool/edgespool/sim/fleet"
+	"github.com/edgespool/edgespool/agent/clock"
 )
 
 // Schedule is a flapping pattern: Cycles times, the link is down for Down
@@ -16,20 +16,12 @@ type Schedule struct {
 	Cycles   int
 }
 
-// Sleeper waits; fleet.SystemClock and test clocks satisfy it.
-type Sleeper interface {
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
 // Flap runs the schedule on link and always leaves the link restored. It
 // returns the number of completed cycles; the end of ctx is not an error.
-// A nil clock means the wall clock (fleet.SystemClock).
-func Flap(ctx context.Context, link Link, s Schedule, clock Sleeper, log *slog.Logger) (int, error) {
+// The waits run on clk (nil: the real clock).
+func Flap(ctx context.Context, link Link, s Schedule, clk clock.Clock, log *slog.Logger) (int, error) {
 	if s.Down <= 0 || s.Up < 0 {
 		return 0, fmt.Errorf("flap: down must be > 0 and up >= 0, got %v/%v", s.Down, s.Up)
-	}
-	if clock == nil {
-		clock = fleet.SystemClock{}
 	}
 	if log == nil {
 		log = slog.Default()
@@ -40,7 +32,7 @@ func Flap(ctx context.Context, link Link, s Schedule, clock Sleeper, log *slog.L
 		if err := link.Cut(); err != nil {
 			return n, err
 		}
-		if clock.Sleep(ctx, s.Down) != nil {
+		if clock.Sleep(ctx, clk, s.Down) != nil {
 			return n, nil
 		}
 		if err := link.Restore(); err != nil {
@@ -48,7 +40,7 @@ func Flap(ctx context.Context, link Link, s Schedule, clock Sleeper, log *slog.L
 		}
 		n++
 		log.Info("flap cycle done", "cycle", n, "down", s.Down, "up", s.Up)
-		if clock.Sleep(ctx, s.Up) != nil {
+		if clock.Sleep(ctx, clk, s.Up) != nil {
 			return n, nil
 		}
 	}

@@ -2,45 +2,10 @@ package fleet
 
 import (
 	"context"
-	"sync"
 	"time"
+
+	"github.com/edgespool/edgespool/agent/clock"
 )
-
-// Clock is the time source of the simulator; tests inject a virtual one.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits for d or until ctx ends, returning ctx.Err() then.
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
-// SystemClock is the wall clock.
-type SystemClock struct{}
-
-// Now returns time.Now().
-func (SystemClock) Now() time.Time { return time.Now() }
-
-// sleepTimers recycles Sleep's timers: a fleet sleeps once per reading.
-var sleepTimers = sync.Pool{New: func() any {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return t
-}}
-
-// Sleep waits for d or until ctx ends.
-func (SystemClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := sleepTimers.Get().(*time.Timer)
-	t.Reset(d) // since Go 1.23 a stopped timer's channel holds no stale tick
-	defer func() {
-		t.Stop()
-		sleepTimers.Put(t)
-	}()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // DefaultMaxLag is how far a Pacer may fall behind its schedule before it
 // gives up catching up and starts a new schedule from now.
@@ -53,8 +18,8 @@ const DefaultMaxLag = time.Second
 // blocked, e.g. by a broker outage), the schedule restarts from now and the
 // ticks given up are counted in Skipped rather than sent in one burst.
 type Pacer struct {
-	Rate   float64 // ticks per second, > 0
-	Clock  Clock
+	Rate   float64       // ticks per second, > 0
+	Clock  clock.Clock   // nil: the real clock
 	MaxLag time.Duration // zero: DefaultMaxLag
 	// Align, when set, delays each sleep's end to the next multiple of
 	// Align on the clock, so that Pacers sharing a clock wake together
@@ -71,16 +36,16 @@ func (p *Pacer) Skipped() uint64 { return p.skipped }
 
 // Wait blocks until the next tick is due and returns the clock's time then.
 func (p *Pacer) Wait(ctx context.Context) (time.Time, error) {
-	now := p.Clock.Now()
+	now := clock.Or(p.Clock).Now()
 	if p.start.IsZero() {
 		p.start = now
 	}
 	due := p.start.Add(time.Duration(float64(p.n) * float64(time.Second) / p.Rate))
 	if now.Before(due) {
-		if err := p.Clock.Sleep(ctx, p.aligned(due).Sub(now)); err != nil {
+		if err := clock.Sleep(ctx, p.Clock, p.aligned(due).Sub(now)); err != nil {
 			return time.Time{}, err
 		}
-		now = p.Clock.Now()
+		now = clock.Or(p.Clock).Now()
 	} else if lag := now.Sub(due); lag > p.maxLag() {
 		p.skipped += uint64(lag.Seconds() * p.Rate)
 		p.start, p.n = now, 0

@@ -3,35 +3,14 @@ package fleet
 import (
 	"context"
 	"math"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgespool/edgespool/agent/clock"
 )
 
-// fakeClock is a virtual clock: Sleep advances it at once.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1700000000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.Advance(d)
-	return ctx.Err()
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+// newFakeClock is a virtual clock: a Pacer's sleep advances it at once.
+func newFakeClock() *clock.Auto { return clock.NewAuto(time.Unix(1700000000, 0)) }
 
 func countTicks(t *testing.T, rate float64, span time.Duration) int {
 	t.Helper()
@@ -92,7 +71,7 @@ func TestPacerCatchesUpSmallLagAndSkipsLargeLag(t *testing.T) {
 func TestPacerStopsOnContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	p := &Pacer{Rate: 1, Clock: SystemClock{}}
+	p := &Pacer{Rate: 1, Clock: clock.Real{}}
 	p.Wait(context.Background())
 	if _, err := p.Wait(ctx); err == nil {
 		t.Fatal("Wait returned no error on a cancelled context")

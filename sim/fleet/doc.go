@@ -6,7 +6,7 @@
 // The model (Generator) is pure and deterministic for a given seed: each
 // generator draws from its own seeded PCG source, so its location, load,
 // temperature, power and fuel sequence do not depend on goroutine
-// scheduling. Pacing (Pacer) runs on an injected Clock. The MQTT side
+// scheduling. Pacing (Pacer) runs on an injected clock.Clock. The MQTT side
 // (MQTTPublisher) publishes at QoS 1 with a bounded window of unacknowledged
 // messages, reconnects forever and never renumbers a reading, so sequence
 // numbers stay monotone per device across reconnects. It drives its own

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/clock"
 	"github.com/edgespool/edgespool/agent/model"
 )
 
@@ -41,7 +42,7 @@ type Options struct {
 	// cheaper for the simulator and the broker at high rates. Zero: each
 	// generator on its own schedule.
 	Align    time.Duration
-	Clock    Clock        // default SystemClock
+	Clock    clock.Clock  // default the real clock
 	Logger   *slog.Logger // default slog.Default()
 	Recorder Recorder     // optional published log
 }
@@ -56,9 +57,7 @@ func (o Options) withDefaults() Options {
 	if o.Rate <= 0 {
 		o.Rate = 1
 	}
-	if o.Clock == nil {
-		o.Clock = SystemClock{}
-	}
+	o.Clock = clock.Or(o.Clock)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

@@ -7,6 +7,8 @@
 // latest reading, the right alarm).
 //
 // The checks (CheckRaw, CheckDown) are pure functions over Observations, so
-// they are tested with synthetic data; the readers (ReadKafka, ReadInflux)
+// they are tested with synthetic data. Both judge a slice of a run as
+// well (Device.From; DownOptions.From and Until), which the drill uses to
+// judge each scenario step. The readers (ReadKafka, ReadInflux)
 // only turn sink records into Observations.
 package verify

@@ -27,6 +27,16 @@ func ExpectedAlarm(fuel int64) string {
 type DownOptions struct {
 	Window time.Duration // default one minute
 	Region string        // expected region tag; default "US"
+	// From and Until, when set, judge only the windows that start at or
+	// after From and before Until (a slice of a run); points of other
+	// windows are left out. Pending still means each generator's last
+	// window of the whole run.
+	From, Until time.Time
+}
+
+// holds reports whether the window starting at w is in o's slice.
+func (o DownOptions) holds(w int64) bool {
+	return (o.From.IsZero() || w >= o.From.UnixNano()) && (o.Until.IsZero() || w < o.Until.UnixNano())
 }
 
 // DownReport is the result of CheckDown for one sink.
@@ -34,6 +44,7 @@ type DownReport struct {
 	Sink       string              `json:"sink"`
 	Points     int                 `json:"points"`
 	Windows    int                 `json:"windows"` // (generator, window) pairs with raw data
+	Present    int                 `json:"present"` // windows with a point (right or wrong)
 	Missing    int                 `json:"missing"`
 	Pending    int                 `json:"pending"` // each generator's last window, possibly still open
 	Duplicates int                 `json:"duplicates"`
@@ -102,10 +113,20 @@ func CheckDown(sink string, raw []model.Reading, points []Observation, o DownOpt
 		o.Region = DefaultRegion
 	}
 	exp := latestPerWindow(raw, o.Window)
-	rep := DownReport{Sink: sink, Points: len(points), Windows: len(exp), Alarms: map[string]int{}}
+	last := lastWindows(exp)
+	for k := range exp {
+		if !o.holds(k.window) {
+			delete(exp, k)
+		}
+	}
+	rep := DownReport{Sink: sink, Windows: len(exp), Alarms: map[string]int{}}
 	got := map[genWindow]int{}
 	for _, p := range points {
 		k := genWindow{p.GeneratorID, windowOf(p.Time, o.Window)}
+		if !o.holds(k.window) {
+			continue
+		}
+		rep.Points++
 		got[k]++
 		if got[k] > 1 {
 			rep.Duplicates++
@@ -114,10 +135,10 @@ func CheckDown(sink string, raw []model.Reading, points []Observation, o DownOpt
 		rep.Alarms[p.Alarm]++
 		checkPoint(&rep, p, k, exp, o)
 	}
-	last := lastWindows(exp)
 	for k := range exp {
 		switch {
 		case got[k] > 0:
+			rep.Present++
 		case k.window == last[k.id]:
 			rep.Pending++
 		default:

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -101,5 +102,50 @@ func TestLatestTieTakesLaterSeq(t *testing.T) {
 	}
 	if w := windowOf(-1, time.Minute); w != -int64(time.Minute) {
 		t.Fatalf("windowOf(-1) = %d", w)
+	}
+}
+
+// Slices of a run by window start split every count of the whole run, and
+// a finding lands in the slice that holds its window.
+func TestCheckDownSlices(t *testing.T) {
+	raw := append(rawMinutes("generator1", 6), rawMinutes("generator2", 6)...)
+	all := pointsFor(raw)      // generator1's minutes 0-5, then generator2's
+	all[8].Alarm = AlarmRefuel // generator2's third minute: fuel >= 500
+	var pts []Observation
+	for i, p := range all {
+		switch i {
+		case 1, 11: // generator1's second minute is missing, generator2's last pending
+		case 7: // generator2's second minute is replayed
+			pts = append(pts, p, p)
+		default:
+			pts = append(pts, p)
+		}
+	}
+	whole := CheckDown("kafka", raw, pts, DownOptions{})
+	at := func(min int) time.Time { return time.Unix(0, t0).Add(time.Duration(min) * time.Minute) }
+	slices := []DownOptions{{Until: at(2)}, {From: at(2), Until: at(4)}, {From: at(4)}}
+	var sum DownReport
+	for i, o := range slices {
+		r := CheckDown("kafka", raw, pts, o)
+		sum.Points += r.Points
+		sum.Windows += r.Windows
+		sum.Present += r.Present
+		sum.Missing += r.Missing
+		sum.Wrong += r.Wrong
+		sum.Duplicates += r.Duplicates
+		sum.Pending += r.Pending
+		sum.Extra += r.Extra
+		want := [3][4]int{{1, 0, 1, 0}, {0, 1, 0, 0}, {0, 0, 0, 1}}[i] // missing, wrong, duplicates, pending
+		if got := [4]int{r.Missing, r.Wrong, r.Duplicates, r.Pending}; got != want || r.Windows != 4 {
+			t.Errorf("slice %d: %+v, want missing/wrong/duplicates/pending %v of 4 windows", i, r, want)
+		}
+	}
+	sum.Sink, sum.Alarms, sum.Examples = whole.Sink, whole.Alarms, whole.Examples
+	if sum.Present == 0 || sum.Pending != 1 || sum.Present+sum.Missing+sum.Pending != sum.Windows {
+		t.Errorf("slices add up to %+v", sum)
+	}
+	whole.Present = sum.Present
+	if fmt.Sprint(sum) != fmt.Sprint(whole) {
+		t.Errorf("slices add up to %+v\nwhole run %+v", sum, whole)
 	}
 }

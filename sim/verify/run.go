@@ -33,6 +33,10 @@ type Config struct {
 	// OnRaw, when set, receives the raw records read back from each sink
 	// (sink named as in RawReport.Sink), e.g. to judge slices of a run.
 	OnRaw func(sink string, obs []Observation)
+	// OnDown, when set, receives each downsampled stream as CheckDown
+	// judged it: the sink (named as in DownReport.Sink), the raw readings
+	// the points are judged against and the points read back.
+	OnDown func(sink string, raw []model.Reading, points []Observation)
 }
 
 func (c Config) withDefaults() Config {
@@ -108,7 +112,7 @@ func (c Config) kafka(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	d := CheckDown("kafka "+c.DownTopic, c.source(raw.Observations), down.Observations, c.Down)
+	d := c.checkDown("kafka "+c.DownTopic, raw.Observations, down.Observations)
 	d.Wrong += down.Undecodable
 	rep.Down = append(rep.Down, d)
 	return nil
@@ -131,7 +135,7 @@ func (c Config) influx(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return fmt.Errorf("influx %s: %w", c.DownDB, err)
 	}
-	rep.Down = append(rep.Down, CheckDown("influxdb "+c.DownDB, c.source(raw), down, c.Down))
+	rep.Down = append(rep.Down, c.checkDown("influxdb "+c.DownDB, raw, down))
 	return nil
 }
 
@@ -139,6 +143,15 @@ func (c Config) onRaw(sink string, obs []Observation) {
 	if c.OnRaw != nil {
 		c.OnRaw(sink, obs)
 	}
+}
+
+// checkDown judges one downsampled stream against its sink's raw stream.
+func (c Config) checkDown(sink string, raw, points []Observation) DownReport {
+	src := c.source(raw)
+	if c.OnDown != nil {
+		c.OnDown(sink, src, points)
+	}
+	return CheckDown(sink, src, points, c.Down)
 }
 
 // source returns the raw readings a downsampled stream is judged against:
