@@ -95,9 +95,7 @@ type agentOptions struct {
 	CommitMaxDelay string
 	// SpoolMaxBytes is spool.max_bytes ("": the agent's default).
 	SpoolMaxBytes string
-	// Compression is kafka.compression ("": the agent's default).
-	Compression string
-	LogLevel    string // default info
+	LogLevel      string // default info
 	// InfluxURL replaces the InfluxDB URL (default: the server, or its
 	// proxy in a proxied env).
 	InfluxURL string
@@ -148,9 +146,6 @@ func (e *env) newAgent(tb testing.TB, o agentOptions) *agentProc {
 	if o.Batch > 0 {
 		kafkaBatch = fmt.Sprintf("  batch_max_records: %d\n", o.Batch)
 		influxBatch = fmt.Sprintf("  batch_max_points: %d\n", o.Batch)
-	}
-	if o.Compression != "" {
-		kafkaBatch += "  compression: " + o.Compression + "\n"
 	}
 	dir := tb.TempDir()
 	a := &agentProc{tb: tb, dir: dir, cfgPath: filepath.Join(dir, "edgespool.yaml"),

@@ -27,12 +27,6 @@ type powerCut struct {
 	powerOff time.Duration
 }
 
-// powerCutCompression is the agent's kafka.compression in both tests: the
-// verifier decompresses every Kafka batch, and an lz4 frame takes a 4 MiB
-// block buffer, which under the race detector made reading the small
-// batches of 20 restarts take over a minute.
-const powerCutCompression = "none"
-
 func newPowerCut() powerCut {
 	p := powerCut{kills: 20, rate: 10, seed: uint64(time.Now().UnixNano()),
 		minUp: time.Second, maxUp: 3 * time.Second, powerOff: 200 * time.Millisecond}
@@ -79,7 +73,7 @@ func TestPowerCutBrokerMode(t *testing.T) {
 	}
 	e := newDirectEnv(t)
 	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	a := e.newAgent(t, agentOptions{BrokerListen: listen, Compression: powerCutCompression})
+	a := e.newAgent(t, agentOptions{BrokerListen: listen})
 	a.start()
 	p := newPowerCut()
 	t.Logf("seed %d (EDGESPOOL_POWERCUT_SEED repeats the schedule), %d kills", p.seed, p.kills)
@@ -143,7 +137,7 @@ func TestPowerCutMosquittoBaseline(t *testing.T) {
 		t.Skip("set EDGESPOOL_POWERCUT_MOSQUITTO=1 to measure the Mosquitto baseline")
 	}
 	e := newDirectEnv(t)
-	a := e.newAgent(t, agentOptions{Compression: powerCutCompression})
+	a := e.newAgent(t, agentOptions{})
 	a.start()
 	p := newPowerCut()
 	t.Logf("seed %d, %d kills", p.seed, p.kills)
