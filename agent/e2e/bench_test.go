@@ -69,20 +69,8 @@ func liveConfigFromEnv(b *testing.B) liveConfig {
 		}
 		c.align = d
 	}
-	if v := os.Getenv("EDGESPOOL_E2E_RATE"); v != "" {
-		r, err := strconv.ParseFloat(v, 64)
-		if err != nil || r <= 0 {
-			b.Fatalf("EDGESPOOL_E2E_RATE=%q", v)
-		}
-		c.rate = r
-	}
-	if v := os.Getenv("EDGESPOOL_E2E_SECONDS"); v != "" {
-		s, err := strconv.ParseFloat(v, 64)
-		if err != nil || s < 3 {
-			b.Fatalf("EDGESPOOL_E2E_SECONDS=%q (at least 3)", v)
-		}
-		c.dur = time.Duration(s * float64(time.Second))
-	}
+	c.rate = envRate(b, c.rate)
+	c.dur = envSeconds(b, c.dur, 3)
 	if v := os.Getenv("EDGESPOOL_E2E_COMMIT_MAX_DELAY"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -553,4 +541,31 @@ func histP50(m0, m1 map[string]float64, name, labels string) string {
 		lo, below = x.le, x.n
 	}
 	return "n/a"
+}
+
+// envRate is EDGESPOOL_E2E_RATE (readings/s in total, above 0), or def.
+func envRate(b testing.TB, def float64) float64 {
+	v := os.Getenv("EDGESPOOL_E2E_RATE")
+	if v == "" {
+		return def
+	}
+	r, err := strconv.ParseFloat(v, 64)
+	if err != nil || r <= 0 {
+		b.Fatalf("EDGESPOOL_E2E_RATE=%q", v)
+	}
+	return r
+}
+
+// envSeconds is EDGESPOOL_E2E_SECONDS (publishing per iteration, at least
+// min seconds), or def.
+func envSeconds(b testing.TB, def time.Duration, min float64) time.Duration {
+	v := os.Getenv("EDGESPOOL_E2E_SECONDS")
+	if v == "" {
+		return def
+	}
+	s, err := strconv.ParseFloat(v, 64)
+	if err != nil || s < min {
+		b.Fatalf("EDGESPOOL_E2E_SECONDS=%q (at least %g)", v, min)
+	}
+	return time.Duration(s * float64(time.Second))
 }

@@ -30,20 +30,8 @@ type memConfig struct {
 
 func memConfigFromEnv(b *testing.B) memConfig {
 	c := memConfig{rate: 20000, dur: 15 * time.Second, backlog: 1_000_000, extra: os.Getenv("EDGESPOOL_E2E_EXTRA_CONFIG")}
-	if v := os.Getenv("EDGESPOOL_E2E_RATE"); v != "" {
-		r, err := strconv.ParseFloat(v, 64)
-		if err != nil || r <= 0 {
-			b.Fatalf("EDGESPOOL_E2E_RATE=%q", v)
-		}
-		c.rate = r
-	}
-	if v := os.Getenv("EDGESPOOL_E2E_SECONDS"); v != "" {
-		s, err := strconv.ParseFloat(v, 64)
-		if err != nil || s < 1 {
-			b.Fatalf("EDGESPOOL_E2E_SECONDS=%q (at least 1)", v)
-		}
-		c.dur = time.Duration(s * float64(time.Second))
-	}
+	c.rate = envRate(b, c.rate)
+	c.dur = envSeconds(b, c.dur, 1)
 	if v := os.Getenv("EDGESPOOL_E2E_BACKLOG"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
