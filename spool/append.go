@@ -176,6 +176,7 @@ func (s *Spool) loop() {
 				break
 			}
 			s.runBatch(batch)
+			s.releaseMapIfDue()
 			ran = true
 		}
 		if s.needRecover.Load() {
@@ -224,6 +225,7 @@ func (s *Spool) maintEvery() time.Duration {
 // maintain runs the age cap, pending purges and auto compaction when idle.
 func (s *Spool) maintain() {
 	s.runBatch([]*op{{kind: opMaint, done: make(chan struct{})}})
+	s.releaseMapIfDue()
 }
 
 // submit queues o and waits for its commit. A caller whose context ends

@@ -10,8 +10,8 @@ import (
 )
 
 // Compaction gives disk space back: bbolt reuses freed pages but never
-// shrinks its file. The live data is copied with bbolt.Compact (which fills
-// pages completely) into "<path>.compact", synced, renamed over the spool
+// shrinks its file. The live data is copied (compact_copy.go, filling pages
+// completely) into "<path>.compact", synced, renamed over the spool
 // file, and the spool reopens it. It runs on the commit loop, so no write
 // is in flight; readers wait only for the switch of files.
 
@@ -130,9 +130,14 @@ func (s *Spool) copyLive(path string) error {
 		return err
 	}
 	s.dbMu.RLock()
-	err = guard(func() error { return bolt.Compact(dst, s.db, compactTxBytes) })
+	err = guard(func() error {
+		return s.db.View(func(tx *bolt.Tx) error { return copyTree(dst, tx) })
+	})
 	s.dbMu.RUnlock()
 	var used int64
+	if err == nil {
+		err = saveFreelist(dst)
+	}
 	if err == nil {
 		err = dst.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil })
 	}

@@ -55,6 +55,8 @@ func (s *Spool) readTx(tx *bolt.Tx, stream string, after uint64, max int) (Batch
 	}
 	rd := newReader(stream, min(max, int(min(last-after, 1<<20))))
 	expect := after + 1
+	var read int64
+	defer func() { s.mapped.add(tx, read) }()
 	c := b.Cursor()
 	for k, v := c.Seek(seqKey(after + 1)); k != nil && len(rd.recs) < max; k, v = c.Next() {
 		seq, ok := keySeq(k)
@@ -64,6 +66,7 @@ func (s *Spool) readTx(tx *bolt.Tx, stream string, after uint64, max int) (Batch
 		if seq != expect && len(rd.recs) > 0 {
 			break
 		}
+		read += int64(len(k) + len(v))
 		if !rd.add(seq, v) {
 			s.noteCorrupt(stream, seq)
 			if len(rd.recs) > 0 {

@@ -47,6 +47,7 @@ func openBolt(path string, bo *bolt.Options) (db *bolt.DB, opened bool, err erro
 		ff, err := os.OpenFile(name, flag, perm)
 		if err == nil {
 			f = ff
+			readAhead(ff)
 		}
 		return ff, err
 	}
@@ -184,6 +185,9 @@ type scanResult struct {
 	badCursors [][]byte            // cursor keys to delete
 	badRecords map[string][][]byte // record keys to delete
 	notes      []string
+
+	tx     *bolt.Tx  // the scan's read transaction
+	mapped mapBudget // bytes scanned since the map was last released
 }
 
 // scanDB reads every record, cursor and stream state, checking checksums
@@ -194,7 +198,12 @@ func scanDB(db *bolt.DB) (*scanResult, error) {
 	res := &scanResult{streams: map[string]*streamState{}, cursors: map[cursorID]*cursorState{},
 		dirty: map[string]bool{}, rebuilt: map[string]bool{}, fixCursors: map[cursorID]bool{}, badRecords: map[string][][]byte{}}
 	err := guard(func() error {
-		return db.View(func(tx *bolt.Tx) error { return res.scanTx(tx) })
+		return db.View(func(tx *bolt.Tx) error {
+			res.tx = tx
+			defer func() { res.tx = nil }()
+			res.mapped.release(tx) // what bbolt's open walked (after a crash)
+			return res.scanTx(tx)
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -292,6 +301,7 @@ func (r *scanResult) scanStream(name string, b *bolt.Bucket) (streamCount, error
 			return fmt.Errorf("stream %q: keys out of order (%x after %x)", name, k, prev)
 		}
 		prev = k
+		r.mapped.add(r.tx, int64(len(k)+len(v)))
 		seq, ok := keySeq(k)
 		if _, err := decodeRecord(name, seq, v); !ok || err != nil {
 			c.bad++

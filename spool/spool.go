@@ -99,6 +99,9 @@ type Spool struct {
 	usedBytes   atomic.Int64 // bytes of pages in use (bbolt high water mark)
 	lastCompact time.Time
 	loopDone    chan struct{}
+	// mapped counts the bytes read through bbolt's map since its pages
+	// were last released (mapped.go).
+	mapped mapBudget
 
 	// test hooks and tunables
 	autoCompactMinFile atomic.Int64
@@ -175,6 +178,11 @@ func (s *Spool) Close() error {
 	s.notify.closeAll()
 	s.dbMu.Lock()
 	defer s.dbMu.Unlock()
+	if !s.readOnly {
+		if err := saveFreelist(s.db); err != nil {
+			s.log.Warn("spool: free page list not saved; the next start rebuilds it", "err", err)
+		}
+	}
 	err := s.db.Close()
 	s.db = nil
 	s.m.unregister()

@@ -36,13 +36,16 @@ func Check(path string) error {
 	}
 	ps := int64(PageSize(f))
 	c := &fileChecker{f: f, size: fi.Size(), ps: ps, hwm: m.HWM, scratch: make([]byte, ps), visited: map[uint64]bool{}}
+	var free []uint64
 	if m.Freelist != NoFreelist {
-		if err := c.checkFreelist(m.Freelist); err != nil {
+		if free, err = c.checkFreelist(m.Freelist); err != nil {
 			return err
 		}
 	}
-	_, err = c.page(m.Root, nil, nil)
-	return err
+	if _, err = c.page(m.Root, nil, nil); err != nil {
+		return err
+	}
+	return c.checkFree(free)
 }
 
 type fileChecker struct {
@@ -205,21 +208,41 @@ func (c *fileChecker) bucket(id uint64, v []byte, nested bool) error {
 	return err
 }
 
-// checkFreelist checks a synced freelist page (files of other writers).
-func (c *fileChecker) checkFreelist(id uint64) error {
+// checkFreelist checks a synced freelist page (written when the spool
+// closes cleanly) and returns the page ids it lists as free.
+func (c *fileChecker) checkFreelist(id uint64) ([]uint64, error) {
 	p, err := c.read(id, FreelistPageFlag)
 	if err != nil {
-		return fmt.Errorf("freelist: %w", err)
+		return nil, fmt.Errorf("freelist: %w", err)
 	}
 	count, off := pageCount(p), int64(PageHeaderSize)
 	if count == 0xFFFF {
 		if len(p) < PageHeaderSize+8 {
-			return errors.New("freelist: short page")
+			return nil, errors.New("freelist: short page")
 		}
 		count, off = int64(LE.Uint64(p[PageHeaderSize:])), PageHeaderSize+8
 	}
 	if count < 0 || off+count*8 > int64(len(p)) {
-		return errors.New("freelist: count beyond page")
+		return nil, errors.New("freelist: count beyond page")
+	}
+	free := make([]uint64, count)
+	for i := range free {
+		free[i] = LE.Uint64(p[off+int64(i)*8:])
+	}
+	return free, nil
+}
+
+// checkFree makes sure that no page listed as free is in use or listed
+// twice: bbolt trusts a synced freelist and would write over such a page.
+func (c *fileChecker) checkFree(free []uint64) error {
+	for _, id := range free {
+		if id < 2 || id >= c.hwm {
+			return fmt.Errorf("freelist: page %d out of bounds (high water %d)", id, c.hwm)
+		}
+		if c.visited[id] {
+			return fmt.Errorf("freelist: page %d is in use or listed twice", id)
+		}
+		c.visited[id] = true
 	}
 	return nil
 }
