@@ -21,7 +21,7 @@ const (
 	// compactTxBytes bounds one copy transaction: bbolt holds a whole
 	// transaction's pages in memory, and the copy is not synced until its
 	// end, so small transactions cost little time and keep the heap small.
-	compactTxBytes = 4 << 20
+	compactTxBytes = 1 << 20
 )
 
 // Compact compacts the spool file now.
@@ -124,8 +124,11 @@ func (s *Spool) compact(trigger string) error {
 
 // copyLive writes a compact copy of the database to path, synced.
 func (s *Spool) copyLive(path string) error {
+	// The copy's map is sized for the live data up front: each growth of a
+	// map makes bbolt copy every value of the open transaction to the heap.
 	dst, err := bolt.Open(path, 0o600, &bolt.Options{NoSync: true, NoFreelistSync: true,
-		FreelistType: bolt.FreelistMapType, Timeout: s.opts.LockTimeout})
+		FreelistType: bolt.FreelistMapType, Timeout: s.opts.LockTimeout,
+		InitialMmapSize: int(min(s.logicalBytes()+s.logicalBytes()/2+(1<<20), 1<<30))})
 	if err != nil {
 		return err
 	}
