@@ -102,9 +102,21 @@ Appended records, the cursor moves and the state updates of one commit are
 in the same bbolt transaction, so the invariants hold after any crash.
 
 Buckets of records only ever receive increasing keys, so they are written
-with FillPercent 1.0. The freelist is not synced (NoFreelistSync) and is kept
-as a hash map; bbolt rebuilds it at open by walking the tree, which the
-MAP_POPULATE mmap flag (Linux) keeps fast on a cold cache.
+with FillPercent 1.0. The freelist is not synced by commits (NoFreelistSync)
+and is kept as a hash map. Close writes it once, in a last empty
+transaction, so that the next open reads it instead of walking the whole
+file; the first commit after that open drops it again, so after a crash bbolt
+rebuilds it by walking the tree (the file is read ahead first). The
+structure check at open refuses a saved freelist that lists a page in use.
+
+# Memory
+
+bbolt reads the file through a shared, read-only memory map, and every page
+a read touches counts in the process's resident set until it is unmapped.
+The spool releases the map's pages (madvise MADV_DONTNEED, Linux) after
+every MiB that reads, deletions, the scan at open or a compaction went
+through: the resident set stays a few MiB above the heap whatever the size
+of the backlog being drained. The pages stay in the page cache.
 
 # Reading and gaps
 
@@ -173,8 +185,8 @@ instead of growing the file.
 
 bbolt files never shrink. When the logical bytes fall below a quarter of
 the pages in use (files of 64 MiB and more, at most every 5 minutes, or at
-the backstop), and on Compact, the live data is copied with bbolt.Compact into
-"<path>.compact", given the owner, group and mode of the spool file (the
+the backstop), and on Compact, the live data is copied in 1 MiB
+transactions into "<path>.compact", given the owner, group and mode of the spool file (the
 compaction fails if it cannot be), synced, renamed over the spool file, and
 the spool is reopened; readers and writers wait during the switch.
 
