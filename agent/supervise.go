@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/edgespool/edgespool/agent/clock"
 	"github.com/edgespool/edgespool/agent/sdnotify"
 )
 
@@ -64,13 +65,9 @@ func (a *Agent) supervise(ctx context.Context) error {
 		return nil
 	}
 	h := &health{a: a}
-	t := time.NewTicker(every)
-	defer t.Stop()
 	for {
-		select {
-		case <-ctx.Done():
+		if clock.Sleep(ctx, a.clk, every) != nil {
 			return nil
-		case <-t.C:
 		}
 		if err := h.check(ctx); err != nil {
 			if h.failing++; h.failing == 1 {
@@ -89,24 +86,20 @@ func (a *Agent) supervise(ctx context.Context) error {
 // waitReady sends READY=1 once the spool is open and MQTT is subscribed,
 // or after readyGrace with a status line saying what is missing.
 func (a *Agent) waitReady(ctx context.Context) error {
-	t := time.NewTicker(readyPoll)
-	defer t.Stop()
-	grace := time.NewTimer(readyGrace)
-	defer grace.Stop()
+	grace := a.clk.Now().Add(readyGrace)
 	for {
 		err := a.Ready()
 		if err == nil {
 			a.notify(StateReady + "\n" + sdnotify.Status("ready"))
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-grace.C:
+		if !a.clk.Now().Before(grace) {
 			a.log.Warn("not ready yet; telling the service manager the agent started", "err", err)
 			a.notify(StateReady + "\n" + sdnotify.Status("started, "+err.Error()))
 			return nil
-		case <-t.C:
+		}
+		if err := clock.Sleep(ctx, a.clk, readyPoll); err != nil {
+			return err
 		}
 	}
 }
@@ -128,7 +121,7 @@ func (h *health) check(ctx context.Context) error {
 	var st Status
 	select {
 	case st = <-done:
-	case <-time.After(healthTimeout):
+	case <-h.a.clk.After(healthTimeout):
 		return errUnresponsive
 	case <-ctx.Done():
 		return nil

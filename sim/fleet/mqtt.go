@@ -11,6 +11,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/edgespool/edgespool/agent/clock"
 )
 
 // MQTT publisher defaults and limits.
@@ -39,6 +40,8 @@ type MQTTOptions struct {
 	// unacknowledged messages again (default one minute).
 	AckTimeout time.Duration
 	Logger     *slog.Logger
+	// Clock times the reconnect pauses (default the real clock).
+	Clock clock.Clock
 }
 
 // MQTTPublisher publishes at QoS 1 with a bounded window of unacknowledged

@@ -9,6 +9,8 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/edgespool/edgespool/agent/backoff"
+	"github.com/edgespool/edgespool/agent/clock"
 	"github.com/edgespool/edgespool/agent/mqttconn"
 )
 
@@ -27,6 +29,7 @@ func (o MQTTOptions) withDefaults() MQTTOptions {
 		o.Logger = slog.Default()
 	}
 	o.Logger = o.Logger.With("client", o.ClientID)
+	o.Clock = clock.Or(o.Clock)
 	return o
 }
 
@@ -94,7 +97,7 @@ func DialMQTT(ctx context.Context, o MQTTOptions) (*MQTTPublisher, error) {
 
 // connect retries until a new connection is up or ctx ends.
 func (p *MQTTPublisher) connect(ctx context.Context) (mqtt.Client, uint64, error) {
-	pause := minRetryInterval
+	retry := backoff.New(backoff.Options{Min: minRetryInterval, Max: maxRetryInterval, Clock: p.o.Clock})
 	for {
 		gen := p.dials.Add(1)
 		c := mqtt.NewClient(p.clientOptions(gen))
@@ -108,13 +111,11 @@ func (p *MQTTPublisher) connect(ctx context.Context) (mqtt.Client, uint64, error
 		if tok.Error() == nil {
 			return c, gen, nil
 		}
+		pause := retry.Next()
 		p.o.Logger.Debug("mqtt connect failed; retrying", "broker", p.o.Broker, "err", tok.Error(), "in", pause)
-		select {
-		case <-time.After(pause):
-		case <-ctx.Done():
-			return nil, 0, ctx.Err()
+		if err := clock.Sleep(ctx, p.o.Clock, pause); err != nil {
+			return nil, 0, err
 		}
-		pause = min(2*pause, maxRetryInterval)
 	}
 }
 
@@ -127,7 +128,7 @@ func (p *MQTTPublisher) failLocked(gen uint64, err error) {
 	p.up = false
 	p.cond.Broadcast() // the connection's sender exits
 	p.o.Logger.Warn("mqtt connection lost; reconnecting", "err", err, "unacknowledged", len(p.queue))
-	go p.reconnect(p.c, time.Since(p.upSince) < maxRetryInterval)
+	go p.reconnect(p.c, p.o.Clock.Now().Sub(p.upSince) < maxRetryInterval)
 }
 
 // reconnect replaces the failed connection old until a new one is up, or
@@ -135,12 +136,8 @@ func (p *MQTTPublisher) failLocked(gen uint64, err error) {
 // so a broker that drops every connection is not hammered.
 func (p *MQTTPublisher) reconnect(old mqtt.Client, pause bool) {
 	old.Disconnect(0) // completes its tokens, with errors unless acknowledged
-	if pause {
-		select {
-		case <-time.After(minRetryInterval):
-		case <-p.life.Done():
-			return
-		}
+	if pause && clock.Sleep(p.life, p.o.Clock, minRetryInterval) != nil {
+		return
 	}
 	c, gen, err := p.connect(p.life)
 	if err != nil {
@@ -160,7 +157,7 @@ func (p *MQTTPublisher) reconnect(old mqtt.Client, pause bool) {
 // resumeLocked makes c (connection gen) the current connection and starts
 // its sender.
 func (p *MQTTPublisher) resumeLocked(c mqtt.Client, gen uint64) {
-	p.c, p.gen, p.up, p.upSince = c, gen, true, time.Now()
+	p.c, p.gen, p.up, p.upSince = c, gen, true, p.o.Clock.Now()
 	go p.send(c, gen)
 }
 
