@@ -178,6 +178,10 @@ func (s *Spool) Close() error {
 	s.notify.closeAll()
 	s.dbMu.Lock()
 	defer s.dbMu.Unlock()
+	s.m.unregister()
+	if s.db == nil { // a reopen after damage failed
+		return nil
+	}
 	if !s.readOnly {
 		if err := saveFreelist(s.db); err != nil {
 			s.log.Warn("spool: free page list not saved; the next start rebuilds it", "err", err)
@@ -185,7 +189,6 @@ func (s *Spool) Close() error {
 	}
 	err := s.db.Close()
 	s.db = nil
-	s.m.unregister()
 	if err != nil {
 		return fmt.Errorf("spool close: %w", err)
 	}
