@@ -34,7 +34,7 @@ func mappedRSS(t *testing.T, path string) int64 {
 	return total
 }
 
-func TestReadingTheBacklogKeepsFewFilePagesMapped(t *testing.T) {
+func TestReopenAndReadBacklogKeepsFewFilePagesMapped(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "spool.db")
 	s := openTest(t, path, Options{})
 	for i := 0; i < 40; i++ {

@@ -23,7 +23,7 @@ func fileMeta(t *testing.T, path string) boltpages.Meta {
 	return m
 }
 
-func TestCleanCloseSavesFreelistAndNextCommitDropsIt(t *testing.T) {
+func TestFreelistSavedAtCloseServesTheReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "spool.db")
 	s := openTest(t, path, Options{})
 	mustAppend(t, s, recs("raw", 500, 100))
