@@ -32,6 +32,10 @@ func (b *mapBudget) add(tx *bolt.Tx, n int64) {
 	b.release(tx)
 }
 
+// count counts n bytes gone through in a write transaction, which cannot
+// release the map itself (see releaseMapIfDue).
+func (b *mapBudget) count(n int64) { b.n.Add(n) }
+
 // due reports whether a release is due.
 func (b *mapBudget) due() bool { return b.n.Load() >= mapReleaseEvery }
 

@@ -409,7 +409,7 @@ func (w *wtx) trimFront(stream string, more func(seq uint64, v []byte) bool,
 	if n == 0 {
 		return 0, 0, nil
 	}
-	w.s.mapped.n.Add(freed)
+	w.s.mapped.count(freed)
 	if err := deleteBackwards(c, last[:], n); err != nil {
 		return 0, 0, fmt.Errorf("trim %s: %w", stream, err)
 	}
