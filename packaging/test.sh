@@ -728,6 +728,7 @@ main() {
 		exit 1
 	fi
 	step_binaries
+	step_broker_agent
 	step_deb_metadata
 	step_deb_lifecycle
 	step_rpm

@@ -3,7 +3,7 @@
 # $PIDS, free_port, port_open, wait_for and stop_pid):
 #   - the Mosquitto snippet loads into Debian's stock Mosquitto main config
 #     and gives a persistent QoS 1 session a queue beyond the defaults that
-#     survives a broker restart;
+#     survives a broker restart, with mosquitto_sub and with the agent;
 #   - the logrotate snippet parses (logrotate -d) and signals the agent;
 #   - the Prometheus alert rules pass promtool check and promtool test.
 
@@ -80,9 +80,59 @@ broker_snippet_stock() {
 	[[ $got == "$n" ]]
 }
 
+# broker_snippet_agent AGENT: the agent (binary AGENT) against the stock
+# main config with the snippet. It subscribes once (its persistent session),
+# is stopped; readings published meanwhile, more than Mosquitto's default
+# queue, wait in the broker across a broker restart; the agent restarted
+# spools every one of them (read back with `spool dump`).
+broker_snippet_agent() {
+	local agent=$1 d="$WORK/stock-broker-agent" port hport n=3000 got i
+	rm -rf "$d" && mkdir -p "$d/conf.d" "$d/data" "$d/agent" || return 1
+	stock_broker_conf "$d" >/dev/null || return 1
+	port=$(free_port) || return 1
+	hport=$(free_port) || return 1
+	cp packaging/mosquitto-edgespool.conf "$d/conf.d/edgespool.conf" &&
+		printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$port" >"$d/conf.d/00-test-listener.conf" || return 1
+	cat >"$d/agent/agent.yaml" <<-EOF
+		mqtt:
+		  broker: tcp://127.0.0.1:$port
+		  client_id: pkgtest-stock-$$
+		spool:
+		  path: $d/agent/spool.db
+		downsample:
+		  enabled: false
+		http:
+		  listen: 127.0.0.1:$hport
+	EOF
+	start_stock_broker "$d" "$port" || return 1
+	start_agent "$d/agent" 1 "$agent" || return 1
+	stop_pid "$AGENT_PID"
+	for i in $(seq "$n"); do
+		printf '{"generatorID":"pkgtest","lat":40.7,"lon":-74.0,"temperature":200,"power":1000,"load":50,"fuel":%d,"seq":%d}\n' $((1000 + i % 500)) "$i"
+	done | mosquitto_pub -h 127.0.0.1 -p "$port" -q 1 -t emergency_generator/pkgtest -l || return 1
+	stop_pid "$BROKER_PID"
+	start_stock_broker "$d" "$port" || return 1
+	start_agent "$d/agent" 2 "$agent" || return 1
+	for i in $(seq 30); do
+		got=$("$agent" status -addr "127.0.0.1:$hport" -json | tr -d ' \n' | grep -o '"name":"raw"[^}]*"last_seq":[0-9]*' | grep -o '[0-9]*$')
+		[[ ${got:-0} -ge $n ]] && break
+		sleep 1
+	done
+	stop_pid "$AGENT_PID"
+	stop_pid "$BROKER_PID"
+	got=$("$agent" spool dump -spool "$d/agent/spool.db" | grep -c '"key":"pkgtest"')
+	echo "the agent spooled $got of $n readings queued for its session across a broker restart"
+	[[ $got == "$n" ]]
+}
+
 step_broker() {
 	check "broker: snippet loads with Debian's stock mosquitto.conf; QoS 1 queue beyond the defaults survives a restart" \
 		broker_snippet_stock
+}
+
+step_broker_agent() {
+	check "broker: the agent on Debian's stock mosquitto.conf + snippet gets every reading queued while it was down, across a broker restart" \
+		broker_snippet_agent "$DIST/bin/linux_amd64/edgespool"
 }
 
 # ---------------------------------------------------------------- logrotate
