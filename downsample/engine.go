@@ -170,7 +170,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.running.Lock()
 	defer e.running.Unlock()
 	if e.pub != nil {
-		pctx, cancel := context.WithCancel(ctx)
+		// The publisher stops after the loop, so that it flushes the
+		// alarms of the loop's last step too.
+		pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		var wg sync.WaitGroup
 		wg.Go(func() { e.pub.run(pctx) })
 		defer wg.Wait()
