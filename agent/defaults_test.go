@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/edgespool/edgespool/agent/config"
 	"github.com/edgespool/edgespool/agent/intake"
@@ -59,6 +60,7 @@ func TestConfigDefaultsAreLibraryDefaults(t *testing.T) {
 
 	same("uplink backoff", a.backoffOptions().WithDefaults(), uplink.BackoffOptions{}.WithDefaults())
 	same("uplink.max_batch_bytes", a.batchBytes(), uplink.DefaultBatchBytes)
+	same("uplink.probe_interval", a.probeInterval(), uplink.DefaultProbeInterval)
 
 	ds, err := a.downsampleOptions().WithDefaults()
 	if err != nil {
@@ -66,4 +68,18 @@ func TestConfigDefaultsAreLibraryDefaults(t *testing.T) {
 	}
 	dsDef, _ := downsample.Options{}.WithDefaults()
 	same("downsample", ds, dsDef)
+}
+
+func TestProbeIntervalZeroTurnsProbingOff(t *testing.T) {
+	for _, tc := range []struct {
+		set  time.Duration
+		want time.Duration
+	}{{0, -1}, {500 * time.Millisecond, 500 * time.Millisecond}} {
+		cfg := config.Default()
+		cfg.Uplink.ProbeInterval = tc.set
+		a := &Agent{cfg: cfg}
+		if got := a.probeInterval(); got != tc.want {
+			t.Errorf("uplink.probe_interval %v: link option %v, want %v", tc.set, got, tc.want)
+		}
+	}
 }

@@ -63,7 +63,8 @@ func (a *Agent) uplinkStage() ([]named, error) {
 	m := uplink.NewMetrics(a.reg)
 	head := func(stream string) uint64 { return a.sp.Stats().Streams[stream].LastSeq }
 	for _, s := range sinks {
-		link := uplink.NewLink(s.Name(), uplink.LinkOptions{Logger: a.log.With("component", "link"), Metrics: m, Clock: a.clk}) // logs "sink" itself
+		link := uplink.NewLink(s.Name(), uplink.LinkOptions{Logger: a.log.With("component", "link"), Metrics: m, Clock: a.clk,
+			ProbeInterval: a.probeInterval()}) // logs "sink" itself
 		for _, stream := range forwardedStreams {
 			f, err := uplink.NewForwarder(log, s, uplink.ForwarderOptions{Stream: stream,
 				Consumer: forwarderConsumer(s.Name(), stream), Link: link,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/edgespool/edgespool/agent/config"
 	"github.com/edgespool/edgespool/agent/intake"
@@ -127,6 +128,15 @@ func (a *Agent) influxOptions() uplink.InfluxOptions {
 
 // batchBytes is the forwarders' byte bound per batch.
 func (a *Agent) batchBytes() int { return int(a.cfg.Uplink.MaxBatchBytes) }
+
+// probeInterval maps uplink.probe_interval (0: off) onto the link's
+// option (negative: off).
+func (a *Agent) probeInterval() time.Duration {
+	if a.cfg.Uplink.ProbeInterval == 0 {
+		return -1
+	}
+	return a.cfg.Uplink.ProbeInterval
+}
 
 func (a *Agent) backoffOptions() uplink.BackoffOptions {
 	return uplink.BackoffOptions{Min: a.cfg.Uplink.BackoffMin, Max: a.cfg.Uplink.BackoffMax}

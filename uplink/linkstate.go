@@ -43,6 +43,9 @@ func (s *LinkState) UnmarshalText(b []byte) error {
 	return fmt.Errorf("unknown link state %q", b)
 }
 
+// DefaultProbeInterval is LinkOptions.ProbeInterval's default.
+const DefaultProbeInterval = time.Second
+
 // LinkOptions configure a Link. Zero values mean the defaults.
 type LinkOptions struct {
 	// DownAfter is how long sends must keep failing before the link counts
@@ -97,7 +100,7 @@ type prioState struct{ backlog, failing bool }
 // NewLink returns the link of the sink called name, up.
 func NewLink(name string, o LinkOptions) *Link {
 	setDefault(&o.DownAfter, 10*time.Second)
-	setDefault(&o.ProbeInterval, time.Second)
+	setDefault(&o.ProbeInterval, DefaultProbeInterval)
 	l := &Link{name: name, o: o, clk: clock.Or(o.Clock), log: o.Logger, m: o.Metrics,
 		prio: map[*Forwarder]prioState{}, changed: make(chan struct{})}
 	if l.log == nil {

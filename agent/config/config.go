@@ -131,6 +131,9 @@ type Uplink struct {
 	// MaxBatchBytes bounds the spooled payload bytes of one forwarder
 	// batch.
 	MaxBatchBytes ByteSize `yaml:"max_batch_bytes"`
+	// ProbeInterval is how often a sink that cannot be connected to is
+	// probed with a TCP connect; 0 turns probing off.
+	ProbeInterval time.Duration `yaml:"probe_interval"`
 }
 
 // AlarmRule is one alarm: label On when `field op threshold` holds, else Off.
@@ -199,7 +202,7 @@ func Default() Config {
 			DownsampledBucket: uplink.DefaultDownsampledBucket, BatchMaxPoints: influx.BatchPoints,
 			ParallelWrites: influx.Parallel, Gzip: true},
 		Uplink: Uplink{BackoffMin: backoff.Min, BackoffMax: backoff.Max, DrainTimeout: 10 * time.Second,
-			MaxBatchBytes: uplink.DefaultBatchBytes},
+			MaxBatchBytes: uplink.DefaultBatchBytes, ProbeInterval: uplink.DefaultProbeInterval},
 		Downsample: Downsample{Enabled: true, Window: ds.Window, AllowedLateness: ds.Lateness,
 			IdleGrace: ds.IdleGrace, Retention: ds.Retention, Region: ds.Region,
 			AlarmTopic: "emergency_generator/{generatorID}/alarm", AlarmRetain: true,

@@ -160,6 +160,8 @@ func TestValidationErrors(t *testing.T) {
 		{"uplink.drain_timeout", func(c *Config) { c.Uplink.DrainTimeout = time.Hour }},
 		{"uplink.max_batch_bytes", func(c *Config) { c.Uplink.MaxBatchBytes = 100 }},
 		{"uplink.max_batch_bytes", func(c *Config) { c.Uplink.MaxBatchBytes = 1 << 30 }},
+		{"uplink.probe_interval", func(c *Config) { c.Uplink.ProbeInterval = 10 * time.Millisecond }},
+		{"uplink.probe_interval", func(c *Config) { c.Uplink.ProbeInterval = -time.Second }},
 		{"memory_limit", func(c *Config) { c.MemoryLimit = 1 << 20 }},
 		{"downsample.window", func(c *Config) { c.Downsample.Window = 0 }},
 		{"downsample.allowed_lateness", func(c *Config) { c.Downsample.AllowedLateness = -1 }},

@@ -159,6 +159,9 @@ func (u *Uplink) validate(p *problems) {
 	checkDuration(p, "uplink.backoff_max", u.BackoffMax, u.BackoffMin, 0)
 	checkDuration(p, "uplink.drain_timeout", u.DrainTimeout, 0, 10*time.Minute)
 	checkRange(p, "uplink.max_batch_bytes", int64(u.MaxBatchBytes), 1<<10, 64<<20)
+	if u.ProbeInterval != 0 {
+		checkDuration(p, "uplink.probe_interval", u.ProbeInterval, 100*time.Millisecond, time.Hour)
+	}
 }
 
 // MinMemoryLimit is the smallest memory_limit other than 0: below it the
