@@ -90,3 +90,17 @@ func TestCheckRefusesFreelistListingAPageInUse(t *testing.T) {
 		t.Fatal("a freelist listing the root page passed the check")
 	}
 }
+
+func TestCheckRefusesFileShorterThanItsHighWaterMark(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spool.db")
+	s := openTest(t, path, Options{})
+	mustAppend(t, s, recs("raw", 5000, 100))
+	_ = s.Close()
+	m := fileMeta(t, path)
+	if err := os.Truncate(path, int64(m.HWM-1)*int64(m.PageSize)); err != nil {
+		t.Fatal(err)
+	}
+	if err := boltpages.Check(path); err == nil {
+		t.Fatal("a file cut below its high water mark passed the check")
+	}
+}

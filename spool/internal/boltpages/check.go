@@ -15,8 +15,9 @@ import (
 // behind. So Check walks the tree itself first, reading the file with
 // bounds-checked slices: page ids within the file, each page referenced
 // once, only branch and leaf pages, keys ordered within pages and between
-// parents and children, sound inline buckets. It reads every tree page
-// once, which also warms the page cache for the mmap.
+// parents and children, sound inline buckets, a high water mark within the
+// file (the spool releases its map's pages up to it), a saved freelist
+// listing no page in use. It reads every tree page once.
 //
 // A file that cannot be opened, an empty file and a file without a valid
 // meta page pass: bbolt reports those with errors of its own.
@@ -35,6 +36,11 @@ func Check(path string) error {
 		return nil // bbolt refuses the meta pages with an error of its own
 	}
 	ps := int64(PageSize(f))
+	if int64(m.HWM)*ps > fi.Size() {
+		// bbolt writes every page below the high water mark before the meta
+		// page that raises it: the file lost its end.
+		return fmt.Errorf("high water mark %d pages beyond the end of the file (%d bytes)", m.HWM, fi.Size())
+	}
 	c := &fileChecker{f: f, size: fi.Size(), ps: ps, hwm: m.HWM, scratch: make([]byte, ps), visited: map[uint64]bool{}}
 	var free []uint64
 	if m.Freelist != NoFreelist {
