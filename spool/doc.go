@@ -114,7 +114,7 @@ structure check at open refuses a saved freelist that lists a page in use.
 bbolt reads the file through a shared, read-only memory map, and every page
 a read touches counts in the process's resident set until it is unmapped.
 The spool releases the map's pages (madvise MADV_DONTNEED, Linux) after
-every MiB that reads, deletions, the scan at open or a compaction went
+every 4 MiB that reads, deletions, the scan at open or a compaction went
 through: the resident set stays a few MiB above the heap whatever the size
 of the backlog being drained. The pages stay in the page cache.
 

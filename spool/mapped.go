@@ -19,7 +19,7 @@ import (
 // remap the file, and covers the pages of that transaction's view, which
 // the map always spans.
 
-const mapReleaseEvery = 1 << 20
+const mapReleaseEvery = 4 << 20
 
 // mapBudget counts the bytes read through the map since the last release.
 type mapBudget struct{ n atomic.Int64 }

@@ -41,7 +41,7 @@ func TestReopenAndReadBacklogKeepsFewFilePagesMapped(t *testing.T) {
 		mustAppend(t, s, recs("raw", 4000, 300))
 	}
 	_ = s.Close()
-	const bound = 8 << 20
+	const bound = 12 << 20
 	s = openTest(t, path, Options{})
 	if rss := mappedRSS(t, path); rss > bound {
 		t.Fatalf("after open (scan of %d records) %d bytes of the file mapped, want at most %d", 160000, rss, bound)
@@ -73,7 +73,7 @@ func TestCompactionKeepsFewFilePagesMapped(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		mustAppend(t, s, recs("raw", 4000, 300))
 	}
-	const bound = 8 << 20
+	const bound = 12 << 20
 	stop := make(chan struct{})
 	peak := make(chan int64)
 	go func() {
