@@ -216,44 +216,6 @@ func TestDrillQuick(t *testing.T) {
 	}
 }
 
-// The shipped soak drill against real servers and the real agent, at the
-// time scale EDGESPOOL_DRILL_SOAK gives (1: the full hour); skipped without
-// it. Every fault of its seeded schedule happens (spool pressure is skipped:
-// no commands for it here) and nothing is lost.
-func TestDrillSoak(t *testing.T) {
-	scale, err := strconv.ParseFloat(os.Getenv("EDGESPOOL_DRILL_SOAK"), 64)
-	if err != nil || scale <= 0 {
-		t.Skip("EDGESPOOL_DRILL_SOAK=SCALE runs the soak drill (1: one hour)")
-	}
-	const window = 10 * time.Second
-	s := startSite(t, window)
-	d := s.drill(t, "soak", scale, window)
-	d.DrainTimeout = 10 * time.Minute
-	dir := t.TempDir()
-	if keep := os.Getenv("EDGESPOOL_DRILL_DIR"); keep != "" {
-		dir = keep
-	}
-	var out bytes.Buffer
-	var logs lockedBuffer
-	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rec, err := Run(context.Background(), d, Options{Dir: dir, Out: &out, Logger: log, Broker: s.brokerControl(), Scale: scale})
-	t.Logf("drill output:\n%s\nsimulator warnings:\n%s", out.String(), tail([]byte(logs.String()), 4000))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := rec.Verdict
-	if !v.OK || v.Lost != 0 || !v.Drained {
-		t.Fatalf("verdict: ok %v, lost %d, drained %v, reasons %q", v.OK, v.Lost, v.Drained, v.Reasons)
-	}
-	for _, e := range rec.Events {
-		if e.Error != "" && e.Op != OpFill && e.Op != OpRelease {
-			t.Errorf("event %s %s at %v: %s", e.Op, e.Link, e.At, e.Error)
-		}
-	}
-	checkSteps(t, rec)
-	checkMeta(t, rec, d)
-}
-
 // checkEvents asserts that every op happened, without error.
 func checkEvents(t *testing.T, rec *Record, ops []string) {
 	t.Helper()
