@@ -202,7 +202,8 @@ func (a *Agent) downsampleStage() ([]named, error) {
 		return nil, nil
 	}
 	o := downsample.EngineOptions{Options: a.downsampleOptions(),
-		Consumer: ConsumerDownsample, Logger: a.log.With("component", "downsample"), Registerer: a.reg, Clock: a.clk}
+		Consumer: ConsumerDownsample, Logger: a.log.With("component", "downsample"), Registerer: a.reg, Clock: a.clk,
+		InputLive: a.inputLive}
 	if d.AlarmTopic != "" {
 		p, err := newAlarmPublisher(a.alarmBus(), d.AlarmTopic, func() bool { return a.live.Load().alarmRetain },
 			a.log.With("component", "alarms"), a.reg)
@@ -227,4 +228,15 @@ func (a *Agent) alarmBus() alarmBus {
 		return brokerBus{a.broker}
 	}
 	return pahoBus{a.in.Client()}
+}
+
+// inputLive reports whether readings can reach the agent: its intake is
+// connected and subscribed to the broker (in broker mode: serving). The
+// downsample's wall clock does not close windows of silent generators
+// while it is not, nor for downsample.idle_grace after.
+func (a *Agent) inputLive() bool {
+	a.mu.Lock()
+	in := a.in
+	a.mu.Unlock()
+	return in != nil && in.Ready()
 }

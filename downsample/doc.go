@@ -25,7 +25,8 @@
 //     clock when the generator is silent: no reading of it for IdleGrace and
 //     the clock past end + Lateness + IdleGrace. The clock is only applied
 //     once every reading that has arrived has been processed, never while a
-//     backlog is replayed.
+//     backlog is replayed, and not while EngineOptions.InputLive reports the
+//     input down, nor for IdleGrace after it is back.
 //   - A reading whose window has closed is late: counted
 //     (edgespool_downsample_late_readings_total), kept in the raw stream like
 //     any reading, never emitted, and it does not reopen the window, so a

@@ -52,6 +52,12 @@ type EngineOptions struct {
 	RetryDelay time.Duration
 	// MaxRetryDelay caps the wait between retries (default 30s).
 	MaxRetryDelay time.Duration
+	// InputLive, when set, reports whether readings can arrive (the agent:
+	// its MQTT session is up). While it reports false, and for IdleGrace
+	// after it reports true again, the wall clock closes no window of a
+	// silent generator: the silence is the link's, and devices resend what
+	// queued meanwhile. nil: input is always live.
+	InputLive func() bool
 	// Publisher receives alarm state changes (nil: no local alarms).
 	Publisher AlarmPublisher
 	// PublishTimeout bounds one PublishAlarm call (default 5s).
@@ -114,6 +120,8 @@ type Engine struct {
 	acked      uint64 // durable cursor
 	lastCommit time.Time
 	counted    uint64 // readings up to here are already in the metrics
+	inputDown  bool      // InputLive reported false at the last check
+	inputBack  time.Time // when InputLive reported true again
 	labels     map[string]string
 	pts        []model.Point
 	recs       []spool.Record

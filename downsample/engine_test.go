@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -283,6 +284,32 @@ func TestEngineLateAndClockClose(t *testing.T) {
 	pts = waitPoints(t, f, 3)
 	if p := pts[2]; p.GeneratorID != "a" || p.Time != at(70*time.Second) {
 		t.Errorf("a's last window: %+v", p)
+	}
+}
+
+// TestEngineClockWaitsWhileInputIsDown: while InputLive reports false, and
+// for IdleGrace after it reports true again, the clock closes no window of
+// a silent generator; then it does.
+func TestEngineClockWaitsWhileInputIsDown(t *testing.T) {
+	f := newFakeLog()
+	clock := &fakeClock{t: t0.Add(10 * time.Second)}
+	var live atomic.Bool
+	r := startEngine(t, f, EngineOptions{Clock: clock, InputLive: live.Load})
+	f.appendReadings(reading("b", at(10*time.Second), 450))
+	caughtUp(t, r, f)
+	clock.Set(t0.Add(200 * time.Second)) // the clock alone would close b's window at 95 s
+	time.Sleep(50 * time.Millisecond)    // many ticks
+	if pts, _ := f.points(); len(pts) != 0 {
+		t.Fatalf("window closed by the clock while the input was down: %+v", pts)
+	}
+	live.Store(true) // back at 200 s: the clock may close from 230 s
+	time.Sleep(50 * time.Millisecond)
+	if pts, _ := f.points(); len(pts) != 0 {
+		t.Fatalf("window closed within IdleGrace of the input's return: %+v", pts)
+	}
+	clock.Set(t0.Add(231 * time.Second))
+	if pts := waitPoints(t, f, 1); pts[0].GeneratorID != "b" || pts[0].Time != at(10*time.Second) {
+		t.Errorf("clock-closed point %+v", pts[0])
 	}
 }
 

@@ -52,7 +52,7 @@ func (e *Engine) step() (idle bool, err error) {
 	// A batch that is not full reached the end of the stream: everything
 	// that has arrived is in the windows, so the clock may close them.
 	// (While a backlog is read, full batches, it must not.)
-	if len(b.Records) < e.o.BatchSize {
+	if len(b.Records) < e.o.BatchSize && e.clockMayClose(now) {
 		e.w.Tick(now)
 	}
 	idle = len(b.Records) == 0
@@ -215,4 +215,21 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// clockMayClose reports whether the wall clock may close windows now: not
+// while the input is down, nor for IdleGrace after it came back (see
+// EngineOptions.InputLive).
+func (e *Engine) clockMayClose(now time.Time) bool {
+	if e.o.InputLive == nil {
+		return true
+	}
+	if !e.o.InputLive() {
+		e.inputDown = true
+		return false
+	}
+	if e.inputDown {
+		e.inputDown, e.inputBack = false, now
+	}
+	return e.inputBack.IsZero() || now.Sub(e.inputBack) > e.o.IdleGrace
 }
