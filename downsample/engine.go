@@ -119,7 +119,7 @@ type Engine struct {
 	pos        uint64 // last raw seq processed
 	acked      uint64 // durable cursor
 	lastCommit time.Time
-	counted    uint64 // readings up to here are already in the metrics
+	counted    uint64    // readings up to here are already in the metrics
 	inputDown  bool      // InputLive reported false at the last check
 	inputBack  time.Time // when InputLive reported true again
 	labels     map[string]string
