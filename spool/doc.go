@@ -129,7 +129,9 @@ after+Skipped when a batch holds no record, so each gap is reported once.
 # Retention and caps
 
 After each commit cycle: records acknowledged by all consumers of their
-stream (Options.Consumers) are deleted; records older than Options.MaxAge
+stream (Options.Consumers) are deleted, but for the newest
+Options.KeepDelivered of the stream, which the caps release before any
+record still to be delivered, without counting them as dropped; records older than Options.MaxAge
 (by the time they were appended) are dropped; and while logical bytes exceed
 the cap the oldest records of the lowest-priority stream are dropped.
 Streams of the highest priority (by default "downsampled") have a reserve

@@ -48,6 +48,13 @@ type Options struct {
 	// keeps its records until a cap drops them. A nil map disables both:
 	// no record is deleted by acknowledgement and no cursor is removed.
 	Consumers map[string][]string
+	// KeepDelivered maps a stream to how many of its newest records stay
+	// after every consumer acknowledged them, for readers of the recent
+	// past (the agent's duplicate detection reads them at start). The caps
+	// release them before any record still to be delivered, and their
+	// release is no loss: it counts in no Dropped. They count in Stats'
+	// Records and Bytes.
+	KeepDelivered map[string]uint64
 	// CommitMaxRecords bounds the records of one group commit (default 4096).
 	CommitMaxRecords int
 	// CommitMaxDelay is an extra wait to fill a commit (default 0: commit as

@@ -3,6 +3,7 @@ package spool
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -47,9 +48,9 @@ func (w *wtx) trimAcked(allStreams bool) error {
 		if len(list) == 0 || w.peekStream(name).Records == 0 {
 			continue
 		}
-		upTo := w.cursorSeq(cursorID{list[0], name})
-		for _, c := range list[1:] {
-			upTo = min(upTo, w.cursorSeq(cursorID{c, name}))
+		upTo := w.deliveredUpTo(name)
+		if keep := w.s.opts.KeepDelivered[name]; keep > 0 {
+			upTo = min(upTo, w.peekStream(name).LastSeq-min(keep, w.peekStream(name).LastSeq))
 		}
 		lc := w.newLossCount(name, true)
 		n, _, err := w.trimFront(name, func(seq uint64, _ []byte) bool { return seq <= upTo }, lc.note)
@@ -62,6 +63,45 @@ func (w *wtx) trimAcked(allStreams bool) error {
 		}
 	}
 	return nil
+}
+
+// deliveredUpTo returns the seq up to which every configured consumer of
+// stream acknowledged (0 when it has none).
+func (w *wtx) deliveredUpTo(stream string) uint64 {
+	list := w.s.opts.Consumers[stream]
+	if len(list) == 0 {
+		return 0
+	}
+	upTo := w.cursorSeq(cursorID{list[0], stream})
+	for _, c := range list[1:] {
+		upTo = min(upTo, w.cursorSeq(cursorID{c, stream}))
+	}
+	return upTo
+}
+
+// releaseDelivered deletes kept delivered records (KeepDelivered), oldest
+// first, until need bytes are freed or none is left, and returns the
+// bytes freed.
+func (w *wtx) releaseDelivered(need int64) (int64, error) {
+	var freed int64
+	for _, name := range slices.Sorted(maps.Keys(w.s.opts.KeepDelivered)) {
+		if freed >= need {
+			break
+		}
+		upTo := w.deliveredUpTo(name)
+		n, _, err := w.trimFront(name, func(seq uint64, v []byte) bool {
+			if seq > upTo || freed >= need {
+				return false
+			}
+			freed += logicalSize(len(v))
+			return true
+		}, nil)
+		if err != nil {
+			return freed, err
+		}
+		w.deleted[name] += n
+	}
+	return freed, nil
 }
 
 // trimAge drops records appended before now-MaxAge.
@@ -84,9 +124,19 @@ func (w *wtx) trimAge() error {
 
 // drop trims the front of a stream for a cap and counts the loss, per
 // stream and per consumer that will never be handed the records.
+//
+// Records every consumer acknowledged (kept by KeepDelivered) leave
+// uncounted.
 func (w *wtx) drop(name, reason string, more func(uint64, []byte) bool) error {
 	lc := w.newLossCount(name, false)
-	n, _, err := w.trimFront(name, more, lc.note)
+	delivered := w.deliveredUpTo(name)
+	var n uint64
+	_, _, err := w.trimFront(name, more, func(seq uint64) {
+		if seq > delivered {
+			n++
+		}
+		lc.note(seq)
+	})
 	if err != nil || n == 0 {
 		return err
 	}
@@ -199,6 +249,12 @@ func (w *wtx) trimCaps() error {
 	}
 	limit := w.s.capBytes()
 	total, low := w.usage()
+	if over := max(total-limit, low-(limit-w.s.reserveFor(limit))); over > 0 && len(w.s.opts.KeepDelivered) > 0 {
+		if _, err := w.releaseDelivered(over); err != nil {
+			return err
+		}
+		total, low = w.usage()
+	}
 	if over := low - (limit - w.s.reserveFor(limit)); over > 0 {
 		if err := w.dropLowest(over, true); err != nil {
 			return err
@@ -261,6 +317,13 @@ func (w *wtx) admit(recs []Record) error {
 	}
 	total, low := w.usage()
 	limit := w.s.capBytes()
+	over := max(total+add-limit, low+addLow-(limit-w.s.reserveFor(limit)))
+	if over > 0 && len(o.KeepDelivered) > 0 {
+		if _, err := w.releaseDelivered(over); err != nil {
+			return err
+		}
+		total, low = w.usage()
+	}
 	if total+add > limit || (addLow > 0 && low+addLow > limit-w.s.reserveFor(limit)) {
 		for i := range recs {
 			w.rejected[recs[i].Stream]++
