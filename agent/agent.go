@@ -19,6 +19,7 @@ import (
 	"github.com/edgespool/edgespool/agent/config"
 	"github.com/edgespool/edgespool/agent/httpapi"
 	"github.com/edgespool/edgespool/agent/intake"
+	"github.com/edgespool/edgespool/agent/model"
 	"github.com/edgespool/edgespool/spool"
 	"github.com/edgespool/edgespool/uplink"
 )
@@ -197,6 +198,7 @@ func (a *Agent) intakeStage() ([]named, error) {
 func (a *Agent) spoolOptions() spool.Options {
 	sc := a.cfg.Spool
 	o := spool.Options{MaxBytes: int64(sc.MaxBytes), MaxAge: sc.MaxAge, Consumers: a.consumers(),
+		KeepDelivered:    map[string]uint64{model.StreamRaw: seedTail},
 		CommitMaxRecords: sc.CommitMaxRecords, CommitMaxDelay: sc.CommitMaxDelay, NoSync: sc.NoSync,
 		Logger: a.log, Registerer: a.reg, Now: a.clk.Now} // the spool adds component=spool itself
 	if sc.Overflow == "reject_new" {

@@ -7,7 +7,11 @@ import (
 )
 
 // seedTail is how many of the newest raw records rebuild the intake's
-// duplicate detection at start: more than a broker can redeliver.
+// duplicate detection at start: more than a broker can redeliver. The
+// spool keeps them after delivery (spool.Options.KeepDelivered): a
+// reading forwarded to every sink before its MQTT acknowledgement
+// reached the broker is still recognised when the broker redelivers it
+// after a crash.
 const seedTail = 65536
 
 // seedIntake feeds the newest raw readings to the intake so that messages

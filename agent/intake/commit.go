@@ -58,7 +58,7 @@ func (in *Intake) filter(batch []item, recs []Record) []Record {
 			continue
 		}
 		for j, r := range it.recs {
-			if it.seqs[j] == 0 || in.track(r.Key, it.seqs[j], it.msg.Duplicate()) {
+			if it.seqs[j].seq == 0 || in.track(r.Key, it.seqs[j], it.msg.Duplicate()) {
 				recs = append(recs, r)
 			}
 		}
@@ -67,11 +67,15 @@ func (in *Intake) filter(batch []item, recs []Record) []Record {
 }
 
 // track applies the tracker's verdict; false means "duplicate, skip".
-func (in *Intake) track(dev string, seq uint64, dup bool) bool {
-	v, gap := in.tr.observe(dev, seq, dup)
+func (in *Intake) track(dev string, a arrival, dup bool) bool {
+	v, gap := in.tr.observe(dev, a, dup)
 	switch v {
 	case seqDup:
 		in.m.duplicates.Inc()
+		return false
+	case seqResent:
+		in.m.duplicates.Inc()
+		in.m.resent.Inc()
 		return false
 	case seqLate:
 		in.m.seqLate.Inc()
@@ -81,7 +85,7 @@ func (in *Intake) track(dev string, seq uint64, dup bool) bool {
 	}
 	if gap > 0 {
 		in.m.seqGaps.Add(float64(gap))
-		in.gapWarn(dev, seq, gap)
+		in.gapWarn(dev, a.seq, gap)
 	}
 	return true
 }

@@ -26,7 +26,7 @@ var ErrStopped = errors.New("intake stopped")
 type item struct {
 	msg    Message
 	recs   []Record     // raw readings, or one dead-letter record
-	seqs   []uint64     // seq per raw record (0 = none)
+	seqs   []arrival    // per raw record (seq 0 = none)
 	reason string       // rejection reason; "" when accepted
 	err    *DecodeError // why it was rejected
 	unk    bool         // carried ignored fields
@@ -100,7 +100,7 @@ func (in *Intake) Client() mqtt.Client { return in.client }
 // raw stream.
 func (in *Intake) Seed(r model.Reading) {
 	if r.Seq != 0 {
-		in.tr.seed(r.GeneratorID, r.Seq)
+		in.tr.seed(r.GeneratorID, arrivalOf(r))
 	}
 }
 
@@ -248,14 +248,18 @@ func (in *Intake) prepare(msg Message, now time.Time) item {
 	}
 	it.unk = in.buf.UnknownFields
 	it.recs = make([]Record, len(in.buf.Readings))
-	it.seqs = make([]uint64, len(in.buf.Readings))
+	it.seqs = make([]arrival, len(in.buf.Readings))
 	for i, r := range in.buf.Readings {
 		it.recs[i] = Record{Stream: model.StreamRaw, Key: r.GeneratorID, Time: r.Time,
 			Value: model.AppendReading(make([]byte, 0, 64+len(r.GeneratorID)), r)}
-		it.seqs[i] = r.Seq
+		it.seqs[i] = arrivalOf(r)
 		in.m.delay.Observe(model.AgeSeconds(now.UnixNano(), r.Time))
 	}
 	return it
+}
+
+func arrivalOf(r model.Reading) arrival {
+	return arrival{seq: r.Seq, time: r.Time, stamped: r.Stamped}
 }
 
 // tracked runs background goroutines that stop and wait can end: each

@@ -90,15 +90,15 @@ func TestSequenceGapWarningsFollowTheInjectedClock(t *testing.T) {
 	clk := newFakeClock()
 	in, h := offlineIntake(t, clk)
 	const msg = "readings missing before the agent (sequence gaps); check the broker's max_queued_messages and persistence"
-	in.track("g1", 1, false)
-	in.track("g1", 5, false) // 3 missing: warned at once
+	in.track("g1", arrival{seq: 1, time: 1}, false)
+	in.track("g1", arrival{seq: 5, time: 5}, false) // 3 missing: warned at once
 	clk.Advance(gapWarnEvery - time.Millisecond)
-	in.track("g1", 7, false) // 1 missing: summed
+	in.track("g1", arrival{seq: 7, time: 7}, false) // 1 missing: summed
 	if n := len(h.Find(msg)); n != 1 {
 		t.Fatalf("%d gap warnings, want 1", n)
 	}
 	clk.Advance(time.Millisecond)
-	in.track("g1", 10, false) // 2 missing: warned with the sum
+	in.track("g1", arrival{seq: 10, time: 10}, false) // 2 missing: warned with the sum
 	w := h.Find(msg)
 	if len(w) != 2 || w[0].Attrs["missing"].Uint64() != 3 || w[1].Attrs["missing"].Uint64() != 3 {
 		t.Fatalf("gap warnings %v", w)

@@ -12,6 +12,7 @@ type metrics struct {
 	readings      prometheus.Counter
 	rejected      map[string]prometheus.Counter
 	duplicates    prometheus.Counter
+	resent        prometheus.Counter
 	ignored       prometheus.Counter
 	unknownFields prometheus.Counter
 	seqGaps       prometheus.Counter
@@ -41,9 +42,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		messages: c("intake_messages_total", "MQTT messages received."),
 		qos0: c("intake_qos0_messages_total", "MQTT messages the broker delivered at QoS 0: never redelivered, so lost if the agent stops before committing them "+
 			"(publish at QoS 1, or set upgrade_outgoing_qos true on Mosquitto)."),
-		readings:      c("intake_readings_total", "Readings committed to the raw stream."),
-		rejected:      map[string]prometheus.Counter{},
-		duplicates:    c("intake_duplicates_total", "Redelivered readings already in the spool, acknowledged and not stored again."),
+		readings:   c("intake_readings_total", "Readings committed to the raw stream."),
+		rejected:   map[string]prometheus.Counter{},
+		duplicates: c("intake_duplicates_total", "Redelivered readings already in the spool, acknowledged and not stored again."),
+		resent: c("intake_duplicates_unflagged_total", "Of intake_duplicates_total: copies of stored readings that came without the MQTT DUP flag "+
+			"(a publisher resending after a reconnect)."),
 		ignored:       c("intake_ignored_total", "MQTT messages on ignored topics (the agent's own alarms)."),
 		unknownFields: c("intake_unknown_fields_total", "Accepted messages that carried fields the agent ignores."),
 		seqGaps:       c("intake_seq_gap_readings_total", "Sequence numbers skipped by a generator: readings lost before the agent (publisher or broker drops)."),
@@ -67,7 +70,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.rejected[r] = rejected.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.messages, m.qos0, m.readings, rejected, m.duplicates, m.ignored, m.unknownFields,
+		reg.MustRegister(m.messages, m.qos0, m.readings, rejected, m.duplicates, m.resent, m.ignored, m.unknownFields,
 			m.seqGaps, m.seqLate, m.seqRestarts, m.commits, m.commitErrors, m.commitSize,
 			m.commitSeconds, m.delay, m.inflight, m.connected, m.subscribed, m.connLost)
 	}
