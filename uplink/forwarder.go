@@ -123,8 +123,12 @@ type Forwarder struct {
 	// recBytes is the mean spooled size of the records of the last batch,
 	// to read about BatchBytes worth of records.
 	recBytes int
-	// found are the identities of records the sink held on start, not to
-	// be sent again; checked up to seq checkUntil.
+	// stored is what the sink's Deduper stored with the cursor read on
+	// start; checked turns true once the sink was asked, before the first
+	// send, which records after the cursor it already holds. found are
+	// their identities, not to be sent again; checked up to seq checkUntil.
+	stored     []byte
+	checked    bool
 	found      map[string]bool
 	checkUntil uint64
 
@@ -219,7 +223,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	}
 	defer f.acks.flush()
 	f.setCursor(after)
-	f.lookup(ctx, after, meta)
+	f.stored = meta
 	f.o.Metrics.track(f)
 	defer f.o.Metrics.untrack(f)
 	f.lg.Info("forwarder started", "consumer", f.o.Consumer, "cursor", after)
@@ -262,6 +266,12 @@ func (f *Forwarder) step(ctx context.Context, after uint64) (uint64, error) {
 	}
 	if b.Skipped > 0 { // move past the gap now, so it is reported once
 		after = f.ack(b.Records[0].Seq - 1)
+	}
+	if !f.checked {
+		if f.lookup(ctx, after, f.stored); ctx.Err() != nil {
+			return after, nil
+		}
+		f.checked = true
 	}
 	f.setBacklog(false)
 	if err := f.deliver(ctx, f.dropDelivered(b.Records)); err != nil {

@@ -7,7 +7,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
+	"slices"
+	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -87,7 +91,7 @@ func (k *Kafka) Delivered(ctx context.Context, stream string, stored []byte, key
 	defer cancel()
 	ends, err := k.endOffsets(ctx, topic)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, lookupError(err)
 	}
 	if stored == nil { // first start: nothing before the current ends is ours to check
 		for p, end := range ends {
@@ -107,10 +111,44 @@ func (k *Kafka) Delivered(ctx context.Context, stream string, stored []byte, key
 		}
 		k.pos.note(topic, p, start)
 		if budget, err = k.scan(ctx, topic, p, start, end, budget, keys, found); err != nil {
-			return nil, nil, err
+			return nil, nil, lookupError(err)
 		}
 	}
+	k.o.Logger.Info("kafka lookup: records of this gateway found after the stored offsets",
+		"sink", k.o.Name, "topic", topic, "records", len(found), "read", k.o.LookupMaxRecords-budget,
+		"from", offsetList(from.Next), "to", offsetList(ends))
 	return found, nil, nil
+}
+
+// offsetList formats partition offsets as "p:offset ..." in partition
+// order, for logs.
+func offsetList(offsets map[int]int64) string {
+	var b []byte
+	for _, p := range slices.Sorted(maps.Keys(offsets)) {
+		if len(b) > 0 {
+			b = append(b, ' ')
+		}
+		b = strconv.AppendInt(append(strconv.AppendInt(b, int64(p), 10), ':'), offsets[p], 10)
+	}
+	return string(b)
+}
+
+// lookupError classifies a failed lookup: Retryable when the brokers
+// could not be reached or answered with a temporary error (the forwarder
+// waits for them, as it would to send), unclassified otherwise (an
+// authorization refusal, say: the forwarder sends without skipping).
+func lookupError(err error) error {
+	var ne net.Error
+	var ke kafka.Error
+	switch {
+	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, context.DeadlineExceeded):
+		return Retryable(err)
+	case errors.As(err, &ke) && ke.Temporary():
+		return Retryable(err)
+	}
+	return err
 }
 
 // endOffsets returns the end offset of every partition of topic.

@@ -2,6 +2,7 @@ package uplink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/edgespool/edgespool/spool"
@@ -15,32 +16,59 @@ const lookupWindow = 50_000
 // already holds (sent by a run that crashed before committing the
 // cursor), and marks them to be skipped. When nothing was stored with the
 // cursor yet, it stores the sink's current positions before anything is
-// sent. A failed check is logged and the records are sent again, counted
-// as unchecked resends.
+// sent. While the sink cannot be reached it waits, as a send would; a
+// check that fails otherwise is logged and the records are sent again,
+// counted as unchecked resends.
 func (f *Forwarder) lookup(ctx context.Context, after uint64, stored []byte) {
 	d, ok := f.sink.(Deduper)
 	if !ok {
 		return
 	}
 	pending, keys, last, err := f.pendingKeys(after)
-	if err == nil {
-		var found map[string]bool
-		var start []byte
-		found, start, err = d.Delivered(ctx, f.o.Stream, stored, keys)
-		if err == nil && start != nil {
-			err = f.log.Commit(f.o.Consumer, f.o.Stream, after, start, nil)
-		}
+	if err != nil {
+		f.countUnchecked(pending, err)
+		return
+	}
+	for failed := false; ; failed = true {
+		err = f.check(ctx, d, after, stored, keys)
 		if err == nil {
-			f.found, f.checkUntil = found, last
+			f.checkUntil = last
 			if stored == nil && after > 0 { // a cursor from before positions were stored
 				f.countUnchecked(pending, fmt.Errorf("no positions stored with cursor %d", after))
 			}
+			if failed {
+				f.link.success()
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if ClassOf(err) != ClassRetryable || !errors.As(err, new(*Error)) {
+			f.countUnchecked(pending, err)
+			return
+		}
+		f.link.failure(err)
+		if f.waitRetry(ctx, err) != nil {
 			return
 		}
 	}
-	if ctx.Err() == nil {
-		f.countUnchecked(pending, err)
+}
+
+// check runs the sink's lookup once and keeps what it found; when nothing
+// was stored yet, it commits the sink's current positions with the cursor.
+func (f *Forwarder) check(ctx context.Context, d Deduper, after uint64, stored []byte, keys map[string]bool) error {
+	found, start, err := d.Delivered(ctx, f.o.Stream, stored, keys)
+	if err != nil {
+		return err
 	}
+	if start != nil {
+		if err := f.log.Commit(f.o.Consumer, f.o.Stream, after, start, nil); err != nil {
+			return err
+		}
+	}
+	f.found = found
+	return nil
 }
 
 func (f *Forwarder) countUnchecked(n int, err error) {

@@ -21,8 +21,8 @@ type restartRig struct {
 	m  *Metrics
 }
 
-func newRestartRig(t *testing.T) *restartRig {
-	k := testenv.Kafka(t)
+func newRestartRig(t *testing.T, opts ...testenv.KafkaOption) *restartRig {
+	k := testenv.Kafka(t, opts...)
 	if _, err := kadm.NewClient(k.Client(t)).CreateTopics(context.Background(), 3, 1, nil, DefaultRawTopic); err != nil {
 		t.Fatal(err)
 	}
@@ -146,5 +146,47 @@ func TestKafkaRestartLookupFailureSendsAndCounts(t *testing.T) {
 	}
 	if dup != 500 {
 		t.Errorf("%d duplicates, want the 500 counted as unchecked", dup)
+	}
+}
+
+func TestKafkaRestartLookupWaitsForAnUnreachableBroker(t *testing.T) {
+	x := testenv.Toxiproxy(t)
+	r := newRestartRig(t, testenv.KafkaBehind(x))
+	p, err := x.Client.Proxy("kafka0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := &testenv.Proxy{Proxy: p}
+	recs := rawRecords(100, 5)
+	if err := r.sp.Append(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	link.Cut(t)
+	// First start with the broker unreachable: no positions are stored
+	// yet, and none can be read.
+	f := newFwd(t, r.sp, r.sink(), ForwarderOptions{Stream: model.StreamRaw, Metrics: r.m})
+	stop := start(t, f)
+	waitFor(t, "failed lookups", func() bool { return f.Status().Link.Failures >= 2 })
+	if got := metricValue(t, r.m.unchecked.WithLabelValues("kafka", "raw")); got != 0 {
+		t.Fatalf("%v records sent unchecked while the broker was unreachable", got)
+	}
+	link.Restore(t)
+	waitFor(t, "drain", func() bool { seq, _, _ := r.sp.Cursor("kafka/raw", "raw"); return seq >= 100 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, meta, _ := r.sp.Cursor("kafka/raw", "raw"); meta == nil {
+		t.Fatal("no positions stored with the cursor")
+	}
+	if got := metricValue(t, r.m.unchecked.WithLabelValues("kafka", "raw")); got != 0 {
+		t.Errorf("unchecked resends = %v, want 0", got)
+	}
+	if st := f.Status(); st.Link.State != LinkUp {
+		t.Errorf("link %s after the drain, want up", st.Link.State)
+	}
+	for id, n := range r.copies() {
+		if n != 1 {
+			t.Errorf("%s: %d copies", id, n)
+		}
 	}
 }
