@@ -73,6 +73,14 @@ func (e *env) readOptions(topic string) verify.KafkaOptions {
 // the edgespool-id header; it returns the records and how many repeat an
 // identity already seen (replays a consumer drops by that header).
 func (e *env) identityStats(tb testing.TB, topic string) (records, replays int) {
+	records, replays, _ = e.identityReplays(tb, topic)
+	return records, replays
+}
+
+// identityReplays is identityStats that also describes where the replays
+// are: runs of consecutive offsets per partition, each with the offsets
+// of the records it repeats.
+func (e *env) identityReplays(tb testing.TB, topic string) (records, replays int, where string) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -80,20 +88,56 @@ func (e *env) identityStats(tb testing.TB, topic string) (records, replays int) 
 	if err != nil {
 		tb.Fatalf("read %s: %v", topic, err)
 	}
-	seen := map[string]bool{}
+	first := map[string]int64{} // identity -> offset of its first record
+	var runs replayRuns
 	for _, o := range res.Observations {
 		if o.ID == "" {
 			tb.Fatalf("%s partition %d offset %d: no %s header", topic, o.Partition, o.Offset, verify.HeaderID)
 		}
-		if seen[o.ID] {
+		if orig, ok := first[o.ID]; ok {
 			replays++
+			runs.add(o.Partition, o.Offset, orig)
+			continue
 		}
-		seen[o.ID] = true
+		first[o.ID] = o.Offset
 	}
 	if res.Undecodable > 0 {
 		tb.Fatalf("%s: %d undecodable records", topic, res.Undecodable)
 	}
-	return len(res.Observations), replays
+	return len(res.Observations), replays, runs.String()
+}
+
+// replayRuns groups replayed records into runs of consecutive offsets of
+// one partition.
+type replayRuns []replayRun
+
+type replayRun struct {
+	partition        int32
+	from, to         int64 // offsets of the replays
+	origFrom, origTo int64 // offsets of the records they repeat
+}
+
+func (rs *replayRuns) add(partition int32, offset, orig int64) {
+	for i := range *rs {
+		r := &(*rs)[i]
+		if r.partition == partition && r.to+1 == offset {
+			r.to, r.origFrom, r.origTo = offset, min(r.origFrom, orig), max(r.origTo, orig)
+			return
+		}
+	}
+	*rs = append(*rs, replayRun{partition, offset, offset, orig, orig})
+}
+
+func (rs replayRuns) String() string {
+	var b strings.Builder
+	for i, r := range rs {
+		if i == 20 {
+			fmt.Fprintf(&b, "\n  ... %d more runs", len(rs)-i)
+			break
+		}
+		fmt.Fprintf(&b, "\n  partition %d offsets %d-%d repeat %d-%d", r.partition, r.from, r.to, r.origFrom, r.origTo)
+	}
+	return b.String()
 }
 
 // reportLine summarises a verifier report, one line per sink.

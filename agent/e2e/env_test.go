@@ -288,6 +288,22 @@ func (a *agentProc) status() (agent.Status, error) {
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
+// logLines returns the lines of the agent's log that contain any of
+// the substrings.
+func (a *agentProc) logLines(subs ...string) string {
+	b, _ := os.ReadFile(a.logPath)
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, s := range subs {
+			if strings.Contains(line, s) {
+				out = append(out, line)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 // logTail is the end of the agent's log, for failure messages.
 func (a *agentProc) logTail() string {
 	b, _ := os.ReadFile(a.logPath)
