@@ -33,17 +33,44 @@ stock_broker_conf() {
 # BROKER_PID. Started as root, Mosquitto drops to its own user (as the
 # packaged service does), so DIR belongs to that user.
 start_stock_broker() {
-	local d=$1 port=$2 mosq
+	local d=$1 port=$2 mosq runs
 	mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 	chmod o+x "$WORK" && chown -R mosquitto: "$d" 2>/dev/null || true
+	runs=$(stock_broker_runs "$d")
 	"$mosq" -c "$d/mosquitto.conf" >>"$d/stdout.log" 2>&1 &
 	BROKER_PID=$!
 	PIDS+=("$BROKER_PID")
-	if ! wait_for 10 port_open "$port" || ! kill -0 "$BROKER_PID" 2>/dev/null; then
+	# Up: this start logged "running" (past its listeners, so the open port
+	# is its own), is alive, and the port answers.
+	if ! wait_for 10 stock_broker_up "$d" "$runs" "$port" || ! kill -0 "$BROKER_PID" 2>/dev/null; then
 		echo "mosquitto did not start:"
 		cat "$d/stdout.log" "$d/mosquitto.log" 2>/dev/null
 		return 1
 	fi
+}
+
+stock_broker_runs() { cat "$1/stdout.log" "$1/mosquitto.log" 2>/dev/null | grep -c ' running$'; }
+
+stock_broker_up() { # dir runs-before port
+	kill -0 "$BROKER_PID" 2>/dev/null && [[ $(stock_broker_runs "$1") -gt $2 ]] && port_open "$3"
+}
+
+# start_stock_broker_on_free_port DIR: writes a test listener on a free
+# port into DIR/conf.d and starts the broker (start_stock_broker), sets
+# PORT. The port may be taken between free_port and Mosquitto's bind: up to
+# five attempts, each on a new port.
+start_stock_broker_on_free_port() {
+	local d=$1 attempt
+	for attempt in 1 2 3 4 5; do
+		PORT=$(free_port) || return 1
+		printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$PORT" >"$d/conf.d/00-test-listener.conf" || return 1
+		: >"$d/stdout.log"
+		start_stock_broker "$d" "$PORT" && return 0
+		grep -q 'Address already in use' "$d/stdout.log" "$d/mosquitto.log" 2>/dev/null || return 1
+		stop_pid "$BROKER_PID"
+		echo "port $PORT taken (attempt $attempt of 5)"
+	done
+	return 1
 }
 
 # broker_snippet_stock: the snippet in conf.d of Debian's stock main config.
@@ -59,12 +86,11 @@ broker_snippet_stock() {
 		echo "note: $STOCK_MOSQUITTO_CONF differs from the one the mosquitto package shipped"
 	fi
 	stock_broker_conf "$d" || return 1
-	port=$(free_port) || return 1
-	cp packaging/mosquitto-edgespool.conf "$d/conf.d/edgespool.conf" &&
-		printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$port" >"$d/conf.d/00-test-listener.conf" || return 1
+	cp packaging/mosquitto-edgespool.conf "$d/conf.d/edgespool.conf" || return 1
 	echo "--- main config as run:"
 	cat "$d/mosquitto.conf"
-	start_stock_broker "$d" "$port" || return 1
+	start_stock_broker_on_free_port "$d" || return 1
+	port=$PORT
 	local sub=(mosquitto_sub -h 127.0.0.1 -p "$port" -q 1 -c -i pkgtest-agent-$$ -t 'emergency_generator/+')
 	"${sub[@]}" -E || { echo "subscribe failed"; return 1; }
 	seq "$n" | sed 's/^/{"generatorID":"pkgtest","fuel":900,"seq":/; s/$/}/' |
@@ -89,10 +115,10 @@ broker_snippet_agent() {
 	local agent=$1 d="$WORK/stock-broker-agent" port hport n=3000 got i
 	rm -rf "$d" && mkdir -p "$d/conf.d" "$d/data" "$d/agent" || return 1
 	stock_broker_conf "$d" >/dev/null || return 1
-	port=$(free_port) || return 1
+	cp packaging/mosquitto-edgespool.conf "$d/conf.d/edgespool.conf" || return 1
+	start_stock_broker_on_free_port "$d" || return 1
+	port=$PORT
 	hport=$(free_port) || return 1
-	cp packaging/mosquitto-edgespool.conf "$d/conf.d/edgespool.conf" &&
-		printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$port" >"$d/conf.d/00-test-listener.conf" || return 1
 	cat >"$d/agent/agent.yaml" <<-EOF
 		mqtt:
 		  broker: tcp://127.0.0.1:$port
@@ -104,7 +130,6 @@ broker_snippet_agent() {
 		http:
 		  listen: 127.0.0.1:$hport
 	EOF
-	start_stock_broker "$d" "$port" || return 1
 	start_agent "$d/agent" 1 "$agent" || return 1
 	stop_pid "$AGENT_PID"
 	for i in $(seq "$n"); do
