@@ -129,10 +129,15 @@ assert_eq() { # got want what
 
 # ---------------------------------------------------------------- agent round trip
 
+# free_port prints a port nobody listens on, below the kernel's ephemeral
+# range (outgoing connections take ports from that range at any moment).
 free_port() {
-	local p i
+	local p i lo=32768 span
+	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+	span=$((lo - 10000))
+	[[ $span -gt 1000 ]] || { lo=61000 span=4000; } # no room below the range
 	for i in $(seq 50); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((lo - span + RANDOM % span))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return 0
