@@ -91,7 +91,7 @@ func (k *Kafka) Delivered(ctx context.Context, stream string, stored []byte, key
 	defer cancel()
 	ends, err := k.endOffsets(ctx, topic)
 	if err != nil {
-		return nil, nil, lookupError(err)
+		return nil, nil, lookupError(ctx, err)
 	}
 	if stored == nil { // first start: nothing before the current ends is ours to check
 		for p, end := range ends {
@@ -111,7 +111,7 @@ func (k *Kafka) Delivered(ctx context.Context, stream string, stored []byte, key
 		}
 		k.pos.note(topic, p, start)
 		if budget, err = k.scan(ctx, topic, p, start, end, budget, keys, found); err != nil {
-			return nil, nil, lookupError(err)
+			return nil, nil, lookupError(ctx, err)
 		}
 	}
 	k.o.Logger.Info("kafka lookup: records of this gateway found after the stored offsets",
@@ -136,19 +136,37 @@ func offsetList(offsets map[int]int64) string {
 // lookupError classifies a failed lookup: Retryable when the brokers
 // could not be reached or answered with a temporary error (the forwarder
 // waits for them, as it would to send), unclassified otherwise (an
-// authorization refusal, say: the forwarder sends without skipping).
-func lookupError(err error) error {
-	var ne net.Error
-	var ke kafka.Error
+// authorization refusal, or a lookup that outlasted LookupTimeout on
+// ctx: the forwarder sends without skipping).
+func lookupError(ctx context.Context, err error) error {
+	var ne *net.OpError
+	var ke kafka.Error // also a net.Error: decided by its code alone
 	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("kafka lookup: not done within the lookup timeout: %w", err)
+	case errors.As(err, &ke):
+		if leaderError(ke) {
+			return Retryable(err)
+		}
 	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, context.DeadlineExceeded):
 		return Retryable(err)
-	case errors.As(err, &ke) && ke.Temporary():
-		return Retryable(err)
 	}
 	return err
+}
+
+// leaderError reports a broker error that passes while leadership moves
+// or brokers restart (kafka-go calls many more errors temporary,
+// authorization refusals among them).
+func leaderError(e kafka.Error) bool {
+	switch e {
+	case kafka.LeaderNotAvailable, kafka.NotLeaderForPartition, kafka.RequestTimedOut,
+		kafka.BrokerNotAvailable, kafka.NetworkException, kafka.NotCoordinatorForGroup,
+		kafka.NotEnoughReplicas, kafka.KafkaStorageError:
+		return true
+	}
+	return false
 }
 
 // endOffsets returns the end offset of every partition of topic.

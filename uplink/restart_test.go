@@ -2,12 +2,18 @@ package uplink
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/edgespool/edgespool/agent/model"
 	"github.com/edgespool/edgespool/sim/testenv"
 	"github.com/edgespool/edgespool/spool"
+	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -187,6 +193,33 @@ func TestKafkaRestartLookupWaitsForAnUnreachableBroker(t *testing.T) {
 	for id, n := range r.copies() {
 		if n != 1 {
 			t.Errorf("%s: %d copies", id, n)
+		}
+	}
+}
+
+func TestLookupErrorsWaitOnlyForTheLink(t *testing.T) {
+	live := context.Background()
+	expired, cancel := context.WithCancel(live)
+	cancel()
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	cases := []struct {
+		name  string
+		ctx   context.Context
+		err   error
+		retry bool
+	}{
+		{"connection refused", live, fmt.Errorf("kafka lookup: metadata: %w", refused), true},
+		{"broken connection", live, io.ErrUnexpectedEOF, true},
+		{"leader moving", live, kafka.LeaderNotAvailable, true},
+		{"not authorized", live, kafka.TopicAuthorizationFailed, false},
+		{"unreadable positions", live, errors.New("kafka lookup: stored positions: bad"), false},
+		{"past the lookup timeout", expired, fmt.Errorf("kafka lookup: fetch: %w", refused), false},
+	}
+	for _, c := range cases {
+		err := lookupError(c.ctx, c.err)
+		var e *Error
+		if got := errors.As(err, &e) && e.Class == ClassRetryable; got != c.retry {
+			t.Errorf("%s: retryable %v, want %v (%v)", c.name, got, c.retry, err)
 		}
 	}
 }
