@@ -46,7 +46,7 @@ func TestKillsLeaveNoKafkaDuplicates(t *testing.T) {
 	if replays != 0 {
 		t.Errorf("%s: %d of %d records are duplicates of an %s after %d kills (seed %d):%s\nKafka lookups:\n%s",
 			verify.DefaultRawTopic, replays, n, verify.HeaderID, kills, seed, where,
-			a.logLines("kafka lookup", "not sent again", "cannot check"))
+			a.logLines("kafka lookup", "not sent again", "cannot check", "link retrying", "link recovered"))
 	}
 	a.term()
 }
