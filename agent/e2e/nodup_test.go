@@ -44,7 +44,7 @@ func TestKillsLeaveNoKafkaDuplicates(t *testing.T) {
 	t.Logf("last run: %v redelivered readings dropped, %v out of order",
 		m["edgespool_intake_duplicates_total"], m["edgespool_intake_seq_out_of_order_total"])
 	if replays != 0 {
-		t.Errorf("%s: %d of %d records are duplicates of an %s after %d kills (seed %d):%s\nKafka lookups:\n%s",
+		t.Errorf("%s: %d of %d records are duplicates of an %s after %d kills (seed %d):%s\nKafka lookups and link changes:\n%s",
 			verify.DefaultRawTopic, replays, n, verify.HeaderID, kills, seed, where,
 			a.logLines("kafka lookup", "not sent again", "cannot check", "link retrying", "link recovered"))
 	}
