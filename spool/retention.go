@@ -49,8 +49,8 @@ func (w *wtx) trimAcked(allStreams bool) error {
 			continue
 		}
 		upTo := w.deliveredUpTo(name)
-		if keep := w.s.opts.KeepDelivered[name]; keep > 0 {
-			upTo = min(upTo, w.peekStream(name).LastSeq-min(keep, w.peekStream(name).LastSeq))
+		if last := w.peekStream(name).LastSeq; w.s.opts.KeepDelivered[name] > 0 {
+			upTo = min(upTo, last-min(w.s.opts.KeepDelivered[name], last))
 		}
 		lc := w.newLossCount(name, true)
 		n, _, err := w.trimFront(name, func(seq uint64, _ []byte) bool { return seq <= upTo }, lc.note)
@@ -79,10 +79,24 @@ func (w *wtx) deliveredUpTo(stream string) uint64 {
 	return upTo
 }
 
+// releaseFor releases kept delivered records (releaseDelivered) for what
+// add more bytes, addLow of them below the top priority, would take over
+// the cap or the low-priority budget.
+func (w *wtx) releaseFor(add, addLow int64) error {
+	if len(w.s.opts.KeepDelivered) == 0 {
+		return nil
+	}
+	total, low := w.usage()
+	limit := w.s.capBytes()
+	if over := max(total+add-limit, low+addLow-(limit-w.s.reserveFor(limit))); over > 0 {
+		return w.releaseDelivered(over)
+	}
+	return nil
+}
+
 // releaseDelivered deletes kept delivered records (KeepDelivered), oldest
-// first, until need bytes are freed or none is left, and returns the
-// bytes freed.
-func (w *wtx) releaseDelivered(need int64) (int64, error) {
+// first, until need bytes are freed or none is left.
+func (w *wtx) releaseDelivered(need int64) error {
 	var freed int64
 	for _, name := range slices.Sorted(maps.Keys(w.s.opts.KeepDelivered)) {
 		if freed >= need {
@@ -97,11 +111,11 @@ func (w *wtx) releaseDelivered(need int64) (int64, error) {
 			return true
 		}, nil)
 		if err != nil {
-			return freed, err
+			return err
 		}
 		w.deleted[name] += n
 	}
-	return freed, nil
+	return nil
 }
 
 // trimAge drops records appended before now-MaxAge.
@@ -248,13 +262,10 @@ func (w *wtx) trimCaps() error {
 		return nil
 	}
 	limit := w.s.capBytes()
-	total, low := w.usage()
-	if over := max(total-limit, low-(limit-w.s.reserveFor(limit))); over > 0 && len(w.s.opts.KeepDelivered) > 0 {
-		if _, err := w.releaseDelivered(over); err != nil {
-			return err
-		}
-		total, low = w.usage()
+	if err := w.releaseFor(0, 0); err != nil {
+		return err
 	}
+	total, low := w.usage()
 	if over := low - (limit - w.s.reserveFor(limit)); over > 0 {
 		if err := w.dropLowest(over, true); err != nil {
 			return err
@@ -315,15 +326,11 @@ func (w *wtx) admit(recs []Record) error {
 			addLow += n
 		}
 	}
+	if err := w.releaseFor(add, addLow); err != nil {
+		return err
+	}
 	total, low := w.usage()
 	limit := w.s.capBytes()
-	over := max(total+add-limit, low+addLow-(limit-w.s.reserveFor(limit)))
-	if over > 0 && len(o.KeepDelivered) > 0 {
-		if _, err := w.releaseDelivered(over); err != nil {
-			return err
-		}
-		total, low = w.usage()
-	}
 	if total+add > limit || (addLow > 0 && low+addLow > limit-w.s.reserveFor(limit)) {
 		for i := range recs {
 			w.rejected[recs[i].Stream]++

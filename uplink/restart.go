@@ -44,7 +44,7 @@ func (f *Forwarder) lookup(ctx context.Context, after uint64, stored []byte) {
 		if ctx.Err() != nil {
 			return
 		}
-		if ClassOf(err) != ClassRetryable || !errors.As(err, new(*Error)) {
+		if e := (*Error)(nil); !errors.As(err, &e) || e.Class != ClassRetryable { // only a classified wait
 			f.countUnchecked(pending, err)
 			return
 		}
